@@ -1,0 +1,204 @@
+import type { CryptoProvider } from '../crypto/index.js';
+import { concatBytes, copyBytes, type Bytes } from '../encoding.js';
+import { AuthenticationError, ChannelClosedError } from '../errors.js';
+import { DoubleRatchet, type RatchetOptions } from '../ratchet/double-ratchet.js';
+import { RatchetState, type RatchetStateDict } from '../ratchet/state.js';
+import { EncryptedMessage } from '../wire/encrypted-message.js';
+import type { PreKeyBundle } from '../x3dh/bundle.js';
+import type { X3DHKeyManager } from '../x3dh/key-manager.js';
+import type { ChannelEstablishment } from './establishment.js';
+
+const EMPTY = new Uint8Array(0);
+
+export type ChannelOptions = Omit<RatchetOptions, 'crypto'> & { crypto?: CryptoProvider };
+
+export interface ChannelSnapshot {
+  /** Channel associated data: application AD || IK_initiator || IK_responder. */
+  readonly associatedData: Bytes;
+  readonly localIdentityKey: Bytes;
+  readonly remoteIdentityKey: Bytes;
+  readonly messageCount: number;
+  readonly state: RatchetStateDict;
+}
+
+/** X3DH plus the Double Ratchet behind a send/receive API. */
+export class SecureChannel {
+  readonly localIdentityKey: Bytes;
+  readonly remoteIdentityKey: Bytes;
+  readonly #associatedData: Bytes;
+  #ratchet: DoubleRatchet;
+  /** Responder only, until the first message authenticates: ratchets built on retained signed pre-keys. */
+  #fallbacks: DoubleRatchet[];
+  #closed = false;
+  #messageCount: number;
+
+  private constructor(args: {
+    ratchet: DoubleRatchet;
+    fallbacks?: DoubleRatchet[];
+    associatedData: Bytes;
+    localIdentityKey: Bytes;
+    remoteIdentityKey: Bytes;
+    messageCount?: number;
+  }) {
+    this.#ratchet = args.ratchet;
+    this.#fallbacks = args.fallbacks ?? [];
+    this.#associatedData = args.associatedData;
+    this.localIdentityKey = args.localIdentityKey;
+    this.remoteIdentityKey = args.remoteIdentityKey;
+    this.#messageCount = args.messageCount ?? 0;
+  }
+
+  /** Initiator: runs X3DH against `bundle`; send the establishment to the peer with the first message. */
+  static async createSender(
+    keyManager: X3DHKeyManager,
+    bundle: PreKeyBundle,
+    associatedData: Uint8Array = EMPTY,
+    options: ChannelOptions = {},
+  ): Promise<[SecureChannel, ChannelEstablishment]> {
+    const crypto = options.crypto ?? keyManager.crypto;
+    const x3dh = await keyManager.initiate(bundle);
+    try {
+      const ratchet = await DoubleRatchet.initSender(
+        { sharedSecret: x3dh.sharedSecret, remoteDhPublic: bundle.signedPreKey },
+        { ...options, crypto },
+      );
+      const establishment: ChannelEstablishment = {
+        identityKey: copyBytes(keyManager.identityKey.publicKey),
+        ephemeralKey: x3dh.ephemeralPublicKey,
+        usedOneTimeKeyId: x3dh.usedOneTimeKeyId,
+        signedPreKeyId: x3dh.signedPreKeyId,
+      };
+      const channel = new SecureChannel({
+        ratchet,
+        associatedData: concatBytes(associatedData, x3dh.associatedData),
+        localIdentityKey: copyBytes(keyManager.identityKey.publicKey),
+        remoteIdentityKey: copyBytes(bundle.identityKey),
+      });
+      return [channel, establishment];
+    } finally {
+      x3dh.sharedSecret.fill(0);
+    }
+  }
+
+  /** Responder: completes X3DH from the initiator's establishment (consuming its one-time pre-key). */
+  static async createReceiver(
+    keyManager: X3DHKeyManager,
+    establishment: ChannelEstablishment,
+    associatedData: Uint8Array = EMPTY,
+    options: ChannelOptions = {},
+  ): Promise<SecureChannel> {
+    const crypto = options.crypto ?? keyManager.crypto;
+    const x3dh = await keyManager.respond({
+      peerIdentityKey: establishment.identityKey,
+      ephemeralPublicKey: establishment.ephemeralKey,
+      usedOneTimeKeyId: establishment.usedOneTimeKeyId,
+      signedPreKeyId: establishment.signedPreKeyId ?? null,
+    });
+    const ratchetOptions = { ...options, crypto };
+    const make = (sharedSecret: Bytes, pair: { privateKey: Bytes; publicKey: Bytes }) => {
+      const r = DoubleRatchet.initReceiver({ sharedSecret, dhKeyPair: pair }, ratchetOptions);
+      sharedSecret.fill(0);
+      return r;
+    };
+    return new SecureChannel({
+      ratchet: make(x3dh.sharedSecret, x3dh.signedPreKey.keyPair),
+      fallbacks: x3dh.alternatives.map((a) => make(a.sharedSecret, a.signedPreKey.keyPair)),
+      associatedData: concatBytes(associatedData, x3dh.associatedData),
+      localIdentityKey: copyBytes(keyManager.identityKey.publicKey),
+      remoteIdentityKey: copyBytes(establishment.identityKey),
+    });
+  }
+
+  /** Rebuilds a channel from `snapshot()` output (for example after a restart). */
+  static restore(snapshot: ChannelSnapshot, options: ChannelOptions = {}): SecureChannel {
+    const state = RatchetState.fromDict(snapshot.state);
+    return new SecureChannel({
+      ratchet: new DoubleRatchet(state, options),
+      associatedData: copyBytes(snapshot.associatedData),
+      localIdentityKey: copyBytes(snapshot.localIdentityKey),
+      remoteIdentityKey: copyBytes(snapshot.remoteIdentityKey),
+      messageCount: snapshot.messageCount,
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** Successful sends plus successful receives. */
+  get messageCount(): number {
+    return this.#messageCount;
+  }
+
+  get associatedData(): Bytes {
+    return copyBytes(this.#associatedData);
+  }
+
+  /** The live ratchet state (read it; do not modify it). */
+  get state(): RatchetState {
+    return this.#ratchet.state;
+  }
+
+  snapshot(): ChannelSnapshot {
+    if (this.#closed) throw new ChannelClosedError();
+    return {
+      associatedData: copyBytes(this.#associatedData),
+      localIdentityKey: copyBytes(this.localIdentityKey),
+      remoteIdentityKey: copyBytes(this.remoteIdentityKey),
+      messageCount: this.#messageCount,
+      state: this.#ratchet.state.toDict(),
+    };
+  }
+
+  async send(plaintext: Uint8Array): Promise<EncryptedMessage> {
+    if (this.#closed) throw new ChannelClosedError();
+    const message = await this.#ratchet.encrypt(plaintext, this.#associatedData);
+    this.#messageCount += 1;
+    return message;
+  }
+
+  /** Accepts an `EncryptedMessage` or its binary form. Fails without changing any state. */
+  async receive(message: EncryptedMessage | Uint8Array): Promise<Bytes> {
+    if (this.#closed) throw new ChannelClosedError();
+    const parsed = message instanceof EncryptedMessage ? message : EncryptedMessage.deserialize(message);
+    let plaintext: Bytes;
+    try {
+      plaintext = await this.#ratchet.decrypt(parsed, this.#associatedData);
+    } catch (error) {
+      plaintext = await this.#tryFallbacks(parsed, error);
+    }
+    this.#dropFallbacks();
+    this.#messageCount += 1;
+    return plaintext;
+  }
+
+  /** Zeroes every key byte held: root, chains, ratchet private key, skipped keys. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#dropFallbacks();
+    await this.#ratchet.wipe();
+  }
+
+  async #tryFallbacks(message: EncryptedMessage, error: unknown): Promise<Bytes> {
+    if (!(error instanceof AuthenticationError)) throw error;
+    for (const [i, candidate] of this.#fallbacks.entries()) {
+      try {
+        const plaintext = await candidate.decrypt(message, this.#associatedData);
+        const primary = this.#ratchet;
+        this.#ratchet = candidate;
+        this.#fallbacks.splice(i, 1);
+        void primary.wipe();
+        return plaintext;
+      } catch {
+        // not this signed pre-key either
+      }
+    }
+    throw error;
+  }
+
+  #dropFallbacks(): void {
+    for (const r of this.#fallbacks) void r.wipe();
+    this.#fallbacks = [];
+  }
+}

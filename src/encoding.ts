@@ -1,0 +1,68 @@
+import { base58, base64urlnopad, hex } from '@scure/base';
+
+/** Byte helpers shared by every layer. Encodings come from @scure/base. */
+
+export type Bytes = Uint8Array<ArrayBuffer>;
+
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+export function utf8(text: string): Bytes {
+  return textEncoder.encode(text) as Bytes;
+}
+
+/** Strict UTF-8 decoding: invalid sequences throw instead of turning into U+FFFD. */
+export function fromUtf8(bytes: Uint8Array): string {
+  return textDecoder.decode(bytes);
+}
+
+export function toHex(bytes: Uint8Array): string {
+  return hex.encode(bytes);
+}
+
+export function fromHex(text: string): Bytes {
+  return hex.decode(text.toLowerCase()) as Bytes;
+}
+
+/** base64url without padding: the form every byte field takes on the wire. */
+export function toBase64Url(bytes: Uint8Array): string {
+  return base64urlnopad.encode(bytes);
+}
+
+/** Accepts standard or URL-safe base64, with or without padding. */
+export function fromBase64Any(text: string): Bytes {
+  const normalized = text.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+  return base64urlnopad.decode(normalized) as Bytes;
+}
+
+export function toBase58(bytes: Uint8Array): string {
+  return base58.encode(bytes);
+}
+
+export function fromBase58(text: string): Bytes {
+  return base58.decode(text) as Bytes;
+}
+
+export function concatBytes(...parts: Uint8Array[]): Bytes {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+export function copyBytes(bytes: Uint8Array): Bytes {
+  return new Uint8Array(bytes) as Bytes;
+}
+
+export function writeUint32BE(target: Uint8Array, offset: number, value: number): void {
+  new DataView(target.buffer, target.byteOffset, target.byteLength).setUint32(offset, value, false);
+}
+
+export function readUint32BE(source: Uint8Array, offset: number): number {
+  return new DataView(source.buffer, source.byteOffset, source.byteLength).getUint32(offset, false);
+}

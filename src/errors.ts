@@ -1,0 +1,90 @@
+/**
+ * Typed errors. Every failure the SDK reports is one of these, so callers can branch on
+ * `instanceof` (or on `code`, which survives structured cloning and JSON) instead of messages.
+ */
+export class AgentMeshError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Bytes or JSON that do not parse as the structure they claim to be. */
+export class InvalidMessageError extends AgentMeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid_message', message, options);
+  }
+}
+
+/** A ciphertext, header or associated data that fails AEAD authentication. */
+export class AuthenticationError extends AgentMeshError {
+  constructor(message = 'message authentication failed') {
+    super('authentication_failed', message);
+  }
+}
+
+/** A message that was already decrypted (or whose key was discarded). */
+export class ReplayedMessageError extends AgentMeshError {
+  constructor(message: string) {
+    super('replayed_message', message);
+  }
+}
+
+export class TooManySkippedMessagesError extends AgentMeshError {
+  constructor(message: string) {
+    super('too_many_skipped', message);
+  }
+}
+
+/** A public key that is malformed or of low order (its DH output would be all zero). */
+export class InvalidKeyError extends AgentMeshError {
+  constructor(message: string) {
+    super('invalid_key', message);
+  }
+}
+
+export class InvalidBundleError extends AgentMeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid_bundle', message, options);
+  }
+}
+
+export class InvalidEstablishmentError extends AgentMeshError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('invalid_establishment', message, options);
+  }
+}
+
+/** A one-time pre-key id that is unknown or was already consumed. */
+export class PreKeyNotFoundError extends AgentMeshError {
+  constructor(message: string) {
+    super('prekey_not_found', message);
+  }
+}
+
+/** A ratchet used in a way its state does not allow (for example sending before any chain exists). */
+export class RatchetStateError extends AgentMeshError {
+  constructor(message: string) {
+    super('invalid_state', message);
+  }
+}
+
+export class ChannelClosedError extends AgentMeshError {
+  constructor(message = 'the channel is closed') {
+    super('channel_closed', message);
+  }
+}
+
+export class InvalidDidError extends AgentMeshError {
+  constructor(message: string) {
+    super('invalid_did', message);
+  }
+}
+
+export class InvalidSignatureError extends AgentMeshError {
+  constructor(message: string) {
+    super('invalid_signature', message);
+  }
+}

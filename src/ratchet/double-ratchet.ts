@@ -1,0 +1,224 @@
+import { getDefaultCryptoProvider, type CryptoProvider, type X25519KeyPair } from '../crypto/index.js';
+import { concatBytes, copyBytes, type Bytes } from '../encoding.js';
+import {
+  InvalidKeyError,
+  RatchetStateError,
+  ReplayedMessageError,
+  TooManySkippedMessagesError,
+} from '../errors.js';
+import { EncryptedMessage, encodeHeader } from '../wire/encrypted-message.js';
+import { NONCE_LENGTH } from '../wire/limits.js';
+import { kdfChain, kdfRoot } from './kdf.js';
+import { RatchetState, skippedKeyId } from './state.js';
+
+const EMPTY = new Uint8Array(0);
+
+export interface RatchetOptions {
+  crypto?: CryptoProvider;
+  /** Most message keys one message may make us skip (default 100). Stored in the state. */
+  maxSkip?: number;
+  /** Most skipped keys kept in total; the oldest are dropped first (default 2000). Stored in the state. */
+  maxSkippedKeys?: number;
+}
+
+type KeyPairInput = X25519KeyPair | readonly [privateKey: Uint8Array, publicKey: Uint8Array];
+
+function checkKey(bytes: Uint8Array, what: string): void {
+  if (!(bytes instanceof Uint8Array) || bytes.length !== 32) throw new InvalidKeyError(`${what} must be 32 bytes`);
+}
+
+/**
+ * The Double Ratchet (AgentMesh v1 constants). Decryption works on a draft and commits only once
+ * the AEAD tag verifies, so a failed call of any kind leaves the state exactly as it was.
+ * Calls on one instance run one at a time, in call order.
+ */
+export class DoubleRatchet {
+  readonly state: RatchetState;
+  readonly #crypto: CryptoProvider;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(state: RatchetState, options: RatchetOptions = {}) {
+    this.state = state;
+    this.#crypto = options.crypto ?? getDefaultCryptoProvider();
+    if (options.maxSkip !== undefined) state.maxSkip = options.maxSkip;
+    if (options.maxSkippedKeys !== undefined) state.maxSkippedKeys = options.maxSkippedKeys;
+  }
+
+  get crypto(): CryptoProvider {
+    return this.#crypto;
+  }
+
+  /** Initiator: draws the first ratchet key pair and derives the first sending chain. */
+  static async initSender(
+    params: { sharedSecret: Uint8Array; remoteDhPublic: Uint8Array },
+    options: RatchetOptions = {},
+  ): Promise<DoubleRatchet> {
+    checkKey(params.sharedSecret, 'shared secret');
+    checkKey(params.remoteDhPublic, 'remote ratchet key');
+    const crypto = options.crypto ?? getDefaultCryptoProvider();
+    const pair = await crypto.x25519GenerateKeyPair();
+    const dh = await crypto.x25519(pair.privateKey, params.remoteDhPublic);
+    const [rootKey, chainKeySend] = await kdfRoot(crypto, params.sharedSecret, dh);
+    dh.fill(0);
+    const state = new RatchetState({
+      dhSelfPrivate: pair.privateKey,
+      dhSelfPublic: pair.publicKey,
+      dhRemotePublic: copyBytes(params.remoteDhPublic),
+      rootKey,
+      chainKeySend,
+    });
+    return new DoubleRatchet(state, { ...options, crypto });
+  }
+
+  /** Responder: its signed pre-key pair is the first ratchet pair; no chains until the first message. */
+  static initReceiver(
+    params: { sharedSecret: Uint8Array; dhKeyPair: KeyPairInput },
+    options: RatchetOptions = {},
+  ): DoubleRatchet {
+    checkKey(params.sharedSecret, 'shared secret');
+    const [privateKey, publicKey] = Array.isArray(params.dhKeyPair)
+      ? (params.dhKeyPair as readonly [Uint8Array, Uint8Array])
+      : [(params.dhKeyPair as X25519KeyPair).privateKey, (params.dhKeyPair as X25519KeyPair).publicKey];
+    checkKey(privateKey, 'ratchet private key');
+    checkKey(publicKey, 'ratchet public key');
+    // Copies: the ratchet zeroes what it replaces, and must not zero the caller's pre-key.
+    const state = new RatchetState({
+      dhSelfPrivate: copyBytes(privateKey),
+      dhSelfPublic: copyBytes(publicKey),
+      rootKey: copyBytes(params.sharedSecret),
+    });
+    return new DoubleRatchet(state, options);
+  }
+
+  encrypt(plaintext: Uint8Array, associatedData: Uint8Array = EMPTY): Promise<EncryptedMessage> {
+    return this.#exclusive(() => this.#encrypt(plaintext, associatedData));
+  }
+
+  decrypt(message: EncryptedMessage, associatedData: Uint8Array = EMPTY): Promise<Bytes> {
+    return this.#exclusive(() => this.#decrypt(message, associatedData));
+  }
+
+  /** Zeroes every key byte of the state. The ratchet is unusable afterwards. */
+  wipe(): Promise<void> {
+    return this.#exclusive(async () => this.state.wipe());
+  }
+
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(task, task);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #encrypt(plaintext: Uint8Array, associatedData: Uint8Array): Promise<EncryptedMessage> {
+    const s = this.state;
+    if (!s.chainKeySend) throw new RatchetStateError('no sending chain yet: the responder sends only after it has received');
+    if (s.sendMessageNumber >= 0xffffffff) throw new RatchetStateError('sending chain exhausted');
+    const header = { dhPublicKey: s.dhSelfPublic, previousChainLength: s.previousSendChainLength, messageNumber: s.sendMessageNumber };
+    const [messageKey, nextChainKey] = await kdfChain(this.#crypto, s.chainKeySend);
+    const nonce = this.#crypto.randomBytes(NONCE_LENGTH);
+    const sealed = this.#crypto.aeadSeal(messageKey, nonce, plaintext, concatBytes(associatedData, encodeHeader(header)));
+    messageKey.fill(0);
+    s.chainKeySend.fill(0);
+    s.chainKeySend = nextChainKey;
+    s.sendMessageNumber += 1;
+    return new EncryptedMessage({ ...header, dhPublicKey: copyBytes(header.dhPublicKey) }, concatBytes(nonce, sealed));
+  }
+
+  async #decrypt(message: EncryptedMessage, associatedData: Uint8Array): Promise<Bytes> {
+    if (!(message instanceof EncryptedMessage)) throw new TypeError('decrypt expects an EncryptedMessage');
+    const crypto = this.#crypto;
+    const s = this.state;
+    const { dhPublicKey, previousChainLength, messageNumber } = message.header;
+    const aad = concatBytes(associatedData, message.headerBytes);
+    const nonce = message.ciphertext.subarray(0, NONCE_LENGTH);
+    const sealed = message.ciphertext.subarray(NONCE_LENGTH);
+
+    const cachedId = skippedKeyId(dhPublicKey, messageNumber);
+    const cached = s.skippedKeys.get(cachedId);
+    if (cached) {
+      const plaintext = crypto.aeadOpen(cached, nonce, sealed, aad);
+      s.skippedKeys.delete(cachedId);
+      cached.fill(0);
+      return plaintext;
+    }
+
+    const sameChain = s.dhRemotePublic !== null && crypto.constantTimeEqual(dhPublicKey, s.dhRemotePublic);
+    if (sameChain && messageNumber < s.recvMessageNumber) {
+      throw new ReplayedMessageError(`message ${messageNumber} of this chain was already received (or its key was discarded)`);
+    }
+
+    // Draft state: nothing below touches `s` until the AEAD tag has verified.
+    const created: Bytes[] = [];
+    const track = <T extends Bytes>(b: T): T => (created.push(b), b);
+    let remote = s.dhRemotePublic;
+    let rootKey = s.rootKey;
+    let chainRecv = s.chainKeyRecv;
+    let chainSend = s.chainKeySend;
+    let recvN = s.recvMessageNumber;
+    let sendN = s.sendMessageNumber;
+    let prevN = s.previousSendChainLength;
+    let selfPair: X25519KeyPair = { privateKey: s.dhSelfPrivate, publicKey: s.dhSelfPublic };
+    const newSkipped: [string, Bytes][] = [];
+
+    const skipUntil = async (until: number): Promise<void> => {
+      if (chainRecv === null) return;
+      if (until - recvN > s.maxSkip) {
+        throw new TooManySkippedMessagesError(`too many skipped messages (${until - recvN} > ${s.maxSkip})`);
+      }
+      while (recvN < until) {
+        const [mk, next] = await kdfChain(crypto, chainRecv);
+        newSkipped.push([skippedKeyId(remote!, recvN), track(mk)]);
+        chainRecv = track(next);
+        recvN += 1;
+      }
+    };
+
+    let plaintext: Bytes;
+    try {
+      if (!sameChain) {
+        await skipUntil(previousChainLength);
+        prevN = sendN;
+        sendN = 0;
+        recvN = 0;
+        remote = copyBytes(dhPublicKey);
+        const dhRecv = track(await crypto.x25519(selfPair.privateKey, remote));
+        [rootKey, chainRecv] = (await kdfRoot(crypto, rootKey, dhRecv)).map(track) as [Bytes, Bytes];
+        const pair = await crypto.x25519GenerateKeyPair();
+        track(pair.privateKey);
+        selfPair = pair;
+        const dhSend = track(await crypto.x25519(pair.privateKey, remote));
+        [rootKey, chainSend] = (await kdfRoot(crypto, rootKey, dhSend)).map(track) as [Bytes, Bytes];
+      }
+      await skipUntil(messageNumber);
+      const [messageKey, next] = await kdfChain(crypto, chainRecv!);
+      track(messageKey);
+      chainRecv = track(next);
+      recvN += 1;
+      plaintext = crypto.aeadOpen(messageKey, nonce, sealed, aad);
+    } catch (error) {
+      for (const b of created) b.fill(0);
+      throw error;
+    }
+
+    // Commit. Zero what the new state no longer holds, and the draft's intermediates.
+    const kept = new Set<Bytes | null>([rootKey, chainRecv, chainSend, selfPair.privateKey, ...newSkipped.map(([, k]) => k)]);
+    for (const old of [s.rootKey, s.chainKeyRecv, s.chainKeySend, s.dhSelfPrivate]) if (old && !kept.has(old)) old.fill(0);
+    for (const b of created) if (!kept.has(b)) b.fill(0);
+    s.dhRemotePublic = remote;
+    s.rootKey = rootKey;
+    s.chainKeyRecv = chainRecv;
+    s.chainKeySend = chainSend;
+    s.recvMessageNumber = recvN;
+    s.sendMessageNumber = sendN;
+    s.previousSendChainLength = prevN;
+    s.dhSelfPrivate = selfPair.privateKey;
+    s.dhSelfPublic = selfPair.publicKey;
+    for (const [id, key] of newSkipped) s.skippedKeys.set(id, key);
+    for (const [id, key] of s.skippedKeys) {
+      if (s.skippedKeys.size <= s.maxSkippedKeys) break;
+      key.fill(0);
+      s.skippedKeys.delete(id);
+    }
+    return plaintext;
+  }
+}

@@ -1,0 +1,60 @@
+import { fromBase64Any, type Bytes } from '../encoding.js';
+import { LIMITS } from './limits.js';
+
+/**
+ * Field readers for untrusted JSON. Each throws the caller's error type so that a bad bundle
+ * surfaces as `InvalidBundleError`, a bad message as `InvalidMessageError`, and so on.
+ */
+export type ErrorFactory = (message: string) => Error;
+
+export function parseJsonText(text: unknown, fail: ErrorFactory, what: string): unknown {
+  if (typeof text !== 'string') return text;
+  if (text.length > LIMITS.maxJsonChars) throw fail(`${what} is larger than ${LIMITS.maxJsonChars} characters`);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw fail(`${what} is not valid JSON: ${(cause as Error).message}`);
+  }
+}
+
+export function asRecord(value: unknown, fail: ErrorFactory, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail(`${what} must be a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+export function readBytes(
+  record: Record<string, unknown>,
+  field: string,
+  fail: ErrorFactory,
+  length?: number,
+  maxLength = LIMITS.maxCiphertextBytes,
+): Bytes {
+  const value = record[field];
+  if (typeof value !== 'string') throw fail(`field "${field}" must be a base64 string`);
+  // 4 characters carry 3 bytes; refuse oversized input before decoding it.
+  if (value.length > Math.ceil((maxLength * 4) / 3) + 4) throw fail(`field "${field}" is too long`);
+  let bytes: Bytes;
+  try {
+    bytes = fromBase64Any(value);
+  } catch {
+    throw fail(`field "${field}" is not valid base64`);
+  }
+  if (length !== undefined && bytes.length !== length) {
+    throw fail(`field "${field}" must decode to ${length} bytes, got ${bytes.length}`);
+  }
+  return bytes;
+}
+
+export function readUint32(record: Record<string, unknown>, field: string, fail: ErrorFactory): number {
+  const value = record[field];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw fail(`field "${field}" must be an integer from 0 to 4294967295`);
+  }
+  return value;
+}
+
+export function readOptionalUint32(record: Record<string, unknown>, field: string, fail: ErrorFactory): number | null {
+  const value = record[field];
+  if (value === undefined || value === null) return null;
+  return readUint32(record, field, fail);
+}
