@@ -52,3 +52,7 @@ export {
   type ChannelEstablishment,
   type EstablishmentJson,
 } from './channel/establishment.js';
+export * from './trust/index.js';
+export * from './bridge/index.js';
+export * from './storage/index.js';
+export * from './net/index.js';

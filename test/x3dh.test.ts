@@ -109,12 +109,12 @@ describe('X3DH responder', () => {
   it('refuses the vectors\' reused one-time pre-key and all-zero ephemeral key, consuming nothing on a bad key', async () => {
     const bob = await bobWithOtk();
     const [reused, lowOrder] = vectors.negative.x3dh_cases;
-    const e = lowOrder!.establishment;
+    const e = lowOrder!.establishment!;
     await expect(
       bob.respond({ peerIdentityKey: hex(e.initiator_identity_key), ephemeralPublicKey: hex(e.ephemeral_public_key), usedOneTimeKeyId: 1 }),
     ).rejects.toThrow(InvalidKeyError);
     expect(bob.oneTimePreKeyIds).toEqual([0, 1, 2]);
-    const u = reused!.establishment;
+    const u = reused!.establishment!;
     const ok = { peerIdentityKey: hex(u.initiator_identity_key), ephemeralPublicKey: hex(u.ephemeral_public_key), usedOneTimeKeyId: 0 };
     await bob.respond(ok);
     await expect(bob.respond(ok)).rejects.toThrow(/not found or already consumed/);
