@@ -56,3 +56,4 @@ export * from './trust/index.js';
 export * from './bridge/index.js';
 export * from './storage/index.js';
 export * from './net/index.js';
+export * from './session/index.js';
