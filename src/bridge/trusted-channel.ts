@@ -1,0 +1,196 @@
+import type { ChannelSnapshot, SecureChannel } from '../channel/secure-channel.js';
+import { sha256, type CryptoProvider } from '../crypto/index.js';
+import { toHex, type Bytes } from '../encoding.js';
+import { AgentMeshError, ChannelClosedError, InvalidMessageError } from '../errors.js';
+import type { ChannelConditions, ConditionGuard } from '../trust/channel-conditions.js';
+import type { Clock } from '../trust/clock.js';
+import { ChannelConditionError } from '../trust/errors.js';
+import { isoTime, randomUuid } from '../trust/frame.js';
+import { EncryptedMessage } from '../wire/encrypted-message.js';
+import { PolicyDeniedError } from './errors.js';
+import { evaluatePolicy, type AuditEvent, type GovernanceHooks, type PolicyDecision } from './governance.js';
+
+export interface TrustedChannelInit {
+  readonly channel: SecureChannel;
+  readonly localDid: string;
+  readonly peerDid: string;
+  readonly sessionId: string;
+  readonly createdAt: number;
+  readonly guard: ConditionGuard | null;
+  readonly hooks: GovernanceHooks;
+  readonly crypto: CryptoProvider;
+  readonly now: Clock;
+}
+
+export interface SendOptions {
+  /** The action this message carries out: shown to the pre-send policy, checked against a KNOCK's allowed actions. */
+  intent?: string;
+  /** The id the audit event records (default: a new UUID). */
+  messageId?: string;
+}
+
+export interface ReceiveOptions {
+  /** The frame id the message arrived under, for the audit event (default: a hash of the message). */
+  messageId?: string;
+}
+
+/**
+ * A SecureChannel to a verified peer, with the bridge's governance around each message: KNOCK
+ * conditions, the pre-send and post-receive policies, and one audit event per attempt.
+ */
+export class TrustedChannel {
+  readonly localDid: string;
+  readonly peerDid: string;
+  /** The same on both sides: derived from the channel's associated data and the initiator's ephemeral key. */
+  readonly sessionId: string;
+  readonly createdAt: number;
+  readonly #channel: SecureChannel;
+  readonly #guard: ConditionGuard | null;
+  readonly #hooks: GovernanceHooks;
+  readonly #crypto: CryptoProvider;
+  readonly #now: Clock;
+  #sent = 0;
+
+  constructor(init: TrustedChannelInit) {
+    this.#channel = init.channel;
+    this.localDid = init.localDid;
+    this.peerDid = init.peerDid;
+    this.sessionId = init.sessionId;
+    this.createdAt = init.createdAt;
+    this.#guard = init.guard;
+    this.#hooks = init.hooks;
+    this.#crypto = init.crypto;
+    this.#now = init.now;
+  }
+
+  /** The KNOCK conditions this channel runs under, or null. */
+  get conditions(): ChannelConditions | null {
+    return this.#guard?.conditions ?? null;
+  }
+
+  get isClosed(): boolean {
+    return this.#channel.isClosed;
+  }
+
+  get messageCount(): number {
+    return this.#channel.messageCount;
+  }
+
+  snapshot(): ChannelSnapshot {
+    return this.#channel.snapshot();
+  }
+
+  async send(plaintext: Uint8Array, options: SendOptions = {}): Promise<EncryptedMessage> {
+    const messageId = options.messageId ?? randomUuid(this.#crypto);
+    const intent = options.intent ?? null;
+    const audit = (decision: PolicyDecision, reason?: string) => this.#audit('send', messageId, decision, reason);
+    try {
+      if (!(plaintext instanceof Uint8Array)) throw new InvalidMessageError('a plaintext must be a Uint8Array');
+      if (intent !== null && (typeof intent !== 'string' || intent.length > 128)) throw new InvalidMessageError('an intent is a string of at most 128 characters');
+      this.#preflight('send', intent ?? undefined);
+    } catch (error) {
+      await audit(error instanceof ChannelConditionError ? 'deny' : 'error', codeOf(error));
+      throw error;
+    }
+    let verdict;
+    try {
+      verdict = await evaluatePolicy(this.#hooks.preSendPolicy, {
+        action: 'agentmesh.send',
+        sender: this.localDid,
+        recipient: this.peerDid,
+        intent,
+        message_number: this.#sent,
+        session_age_seconds: (this.#now() - this.createdAt) / 1000,
+      });
+    } catch (cause) {
+      await audit('error', 'policy_error');
+      throw new PolicyDeniedError('send', 'the pre-send policy failed', { cause });
+    }
+    if (!verdict.allow) {
+      await audit('deny', verdict.reason);
+      throw new PolicyDeniedError('send', verdict.reason);
+    }
+    // Audited before encrypting: a failing audit sink stops the message before any key is used.
+    await audit('allow');
+    const message = await this.#channel.send(plaintext);
+    this.#sent += 1;
+    return message;
+  }
+
+  /**
+   * Decrypts, then asks the post-receive policy before handing the plaintext out. A refused message
+   * has still advanced the ratchet (it authenticated); its plaintext is zeroed, never returned.
+   */
+  async receive(message: EncryptedMessage | Uint8Array, options: ReceiveOptions = {}): Promise<Bytes> {
+    const messageId = options.messageId ?? this.#hashId(message);
+    const audit = (decision: PolicyDecision, reason?: string) => this.#audit('receive', messageId, decision, reason);
+    let plaintext: Bytes;
+    try {
+      this.#preflight('receive');
+      plaintext = await this.#channel.receive(message);
+    } catch (error) {
+      await audit(error instanceof ChannelConditionError ? 'deny' : 'error', codeOf(error));
+      throw error;
+    }
+    try {
+      let verdict;
+      try {
+        verdict = await evaluatePolicy(this.#hooks.postReceivePolicy, {
+          action: 'agentmesh.receive',
+          sender: this.peerDid,
+          recipient: this.localDid,
+          content_hash: toHex(sha256(plaintext)),
+        });
+      } catch (cause) {
+        await audit('error', 'policy_error');
+        throw new PolicyDeniedError('receive', 'the post-receive policy failed', { cause });
+      }
+      if (!verdict.allow) {
+        await audit('deny', verdict.reason);
+        throw new PolicyDeniedError('receive', verdict.reason);
+      }
+      await audit('allow');
+      return plaintext;
+    } catch (error) {
+      plaintext.fill(0);
+      throw error;
+    }
+  }
+
+  /** Zeroes every key of the channel. */
+  async close(): Promise<void> {
+    await this.#channel.close();
+  }
+
+  #preflight(direction: 'send' | 'receive', intent?: string): void {
+    if (this.#channel.isClosed) throw new ChannelClosedError();
+    this.#guard?.check(this.#channel.messageCount, direction, intent);
+  }
+
+  async #audit(direction: 'send' | 'receive', messageId: string, decision: PolicyDecision, reason?: string): Promise<void> {
+    const hook = this.#hooks.audit;
+    if (!hook) return;
+    const event: AuditEvent = {
+      event: 'agentmesh.message',
+      direction,
+      sender: direction === 'send' ? this.localDid : this.peerDid,
+      recipient: direction === 'send' ? this.peerDid : this.localDid,
+      message_id: messageId,
+      session_id: this.sessionId,
+      policy_decision: decision,
+      timestamp: isoTime(this.#now()),
+      ...(reason === undefined ? {} : { reason }),
+    };
+    await hook(event);
+  }
+
+  #hashId(message: EncryptedMessage | Uint8Array): string {
+    const bytes = message instanceof EncryptedMessage ? message.serialize() : message instanceof Uint8Array ? message : new Uint8Array(0);
+    return toHex(sha256(bytes).subarray(0, 16));
+  }
+}
+
+function codeOf(error: unknown): string {
+  if (error instanceof ChannelConditionError) return error.condition;
+  return error instanceof AgentMeshError ? error.code : 'error';
+}

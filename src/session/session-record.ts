@@ -1,0 +1,121 @@
+import type { CryptoProvider } from '../crypto/index.js';
+import { toBase64Url, type Bytes } from '../encoding.js';
+import { AgentMeshError } from '../errors.js';
+import { SecureChannel, type ChannelSnapshot } from '../channel/secure-channel.js';
+import { decodeEstablishment, encodeEstablishment, type ChannelEstablishment, type EstablishmentJson } from '../channel/establishment.js';
+import type { RatchetStateDict } from '../ratchet/state.js';
+import { CorruptRecordError } from '../storage/errors.js';
+import type { JsonObject, JsonValue } from '../storage/records.js';
+import { asRecord, readBytes } from '../wire/json.js';
+
+/**
+ * The session layer's own JSON inside a `SessionRecord`: the channel state (sealed at rest by the
+ * store) and the metadata beside it. Storage treats both as opaque; this file gives them a shape.
+ */
+
+export type SessionRole = 'initiator' | 'responder';
+
+/** Largest application associated data a session keeps. */
+export const MAX_ASSOCIATED_DATA_BYTES = 64 * 1024;
+/** Candidate channels kept while a responder cannot yet tell which signed pre-key the initiator used. */
+export const MAX_CANDIDATE_CHANNELS = 64;
+
+interface ChannelSnapshotJson {
+  associated_data: string;
+  local_identity_key: string;
+  remote_identity_key: string;
+  message_count: number;
+  state: RatchetStateDict;
+}
+
+export interface SessionMetadata {
+  readonly role: SessionRole;
+  /** The peer's X25519 identity key (the one in the channel's associated data). */
+  readonly peerIdentityKey: Bytes;
+  /** The peer's Ed25519 identity key, when it was known (always for initiators: it is in the bundle). */
+  readonly peerIdentityKeyEd: Bytes | null;
+  /** Initiator: what the peer needs to complete X3DH; kept until the first reply proves it has it. */
+  readonly establishment: ChannelEstablishment | null;
+  /** Responder: the establishment's ephemeral key, to recognise a retransmitted establishment. */
+  readonly acceptedEphemeralKey: Bytes | null;
+}
+
+const corrupt = (message: string) => new CorruptRecordError(`stored session: ${message}`);
+
+export function encodeChannels(snapshots: readonly ChannelSnapshot[]): JsonValue {
+  return {
+    version: 1,
+    channels: snapshots.map((s) => ({
+      associated_data: toBase64Url(s.associatedData),
+      local_identity_key: toBase64Url(s.localIdentityKey),
+      remote_identity_key: toBase64Url(s.remoteIdentityKey),
+      message_count: s.messageCount,
+      state: s.state as unknown as JsonObject,
+    })),
+  };
+}
+
+/** The stored channels, parsed into snapshots; the first is the session, the rest are candidates. */
+export function decodeChannels(json: unknown): ChannelSnapshot[] {
+  const record = asRecord(json, corrupt, 'channel');
+  if (record.version !== 1) throw corrupt(`unknown channel version ${JSON.stringify(record.version)}`);
+  const list = record.channels;
+  if (!Array.isArray(list) || list.length === 0 || list.length > MAX_CANDIDATE_CHANNELS) {
+    throw corrupt(`channels must be 1 to ${MAX_CANDIDATE_CHANNELS} entries`);
+  }
+  return list.map((entry, i) => {
+    const c = asRecord(entry, corrupt, `channels[${i}]`) as Partial<Record<keyof ChannelSnapshotJson, unknown>> & Record<string, unknown>;
+    const count = c.message_count;
+    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw corrupt(`channels[${i}].message_count must be a count`);
+    return {
+      associatedData: readBytes(c, 'associated_data', corrupt, undefined, MAX_ASSOCIATED_DATA_BYTES + 64),
+      localIdentityKey: readBytes(c, 'local_identity_key', corrupt, 32),
+      remoteIdentityKey: readBytes(c, 'remote_identity_key', corrupt, 32),
+      messageCount: count,
+      state: asRecord(c.state, corrupt, `channels[${i}].state`) as unknown as RatchetStateDict,
+    };
+  });
+}
+
+/** A live channel from a snapshot; a state that does not parse is a corrupt record. */
+export function restoreChannel(snapshot: ChannelSnapshot, crypto: CryptoProvider): SecureChannel {
+  try {
+    return SecureChannel.restore(snapshot, { crypto });
+  } catch (cause) {
+    if (cause instanceof AgentMeshError) throw new CorruptRecordError(`stored session: ${cause.message}`, { cause });
+    throw cause;
+  }
+}
+
+export function encodeMetadata(m: SessionMetadata): JsonObject {
+  return {
+    version: 1,
+    role: m.role,
+    peer_identity_key: toBase64Url(m.peerIdentityKey),
+    peer_identity_key_ed: m.peerIdentityKeyEd ? toBase64Url(m.peerIdentityKeyEd) : null,
+    establishment: m.establishment ? (encodeEstablishment(m.establishment) as unknown as JsonObject) : null,
+    accepted_ephemeral_key: m.acceptedEphemeralKey ? toBase64Url(m.acceptedEphemeralKey) : null,
+  };
+}
+
+export function decodeMetadata(json: unknown): SessionMetadata {
+  const r = asRecord(json, corrupt, 'metadata');
+  if (r.version !== 1) throw corrupt(`unknown metadata version ${JSON.stringify(r.version)}`);
+  if (r.role !== 'initiator' && r.role !== 'responder') throw corrupt('metadata.role must be initiator or responder');
+  let establishment: ChannelEstablishment | null = null;
+  if (r.establishment !== null && r.establishment !== undefined) {
+    try {
+      establishment = decodeEstablishment(r.establishment as EstablishmentJson);
+    } catch (cause) {
+      throw new CorruptRecordError('stored session: metadata.establishment does not parse', { cause });
+    }
+  }
+  const optionalKey = (field: string) => (r[field] === null || r[field] === undefined ? null : readBytes(r, field, corrupt, 32));
+  return {
+    role: r.role,
+    peerIdentityKey: readBytes(r, 'peer_identity_key', corrupt, 32),
+    peerIdentityKeyEd: optionalKey('peer_identity_key_ed'),
+    establishment,
+    acceptedEphemeralKey: optionalKey('accepted_ephemeral_key'),
+  };
+}

@@ -1,0 +1,31 @@
+import type { CryptoProvider } from '../crypto/index.js';
+import { checkDidKey } from '../identity/did.js';
+import { TrustError } from './errors.js';
+import { lookUpKey, type TrustProvider } from './provider.js';
+
+/**
+ * Throws unless `ed25519PublicKey` belongs to `did`: derived `did:agentmesh:` DIDs by their hash,
+ * legacy `did:mesh:` names only when the trust provider knows them by this very key.
+ */
+export async function assertKeyBelongsToDid(
+  did: string,
+  ed25519PublicKey: Uint8Array,
+  provider: TrustProvider,
+  crypto: CryptoProvider,
+): Promise<void> {
+  let binding: ReturnType<typeof checkDidKey>;
+  try {
+    binding = checkDidKey(did, ed25519PublicKey);
+  } catch (cause) {
+    throw new TrustError('invalid_did', `not a DID we accept: ${JSON.stringify(did.slice(0, 80))}`, { peerDid: did, cause });
+  }
+  if (binding === 'match') return;
+  if (binding === 'mismatch') throw new TrustError('did_key_mismatch', `the key presented is not the key ${did} names`, { peerDid: did });
+  const known = await lookUpKey(provider, did);
+  if (known === null) {
+    throw new TrustError('unknown_key', `${did} is a legacy name and the trust provider knows no key for it`, { peerDid: did });
+  }
+  if (!crypto.constantTimeEqual(known, ed25519PublicKey)) {
+    throw new TrustError('did_key_mismatch', `the key presented is not the key the trust provider knows for ${did}`, { peerDid: did });
+  }
+}

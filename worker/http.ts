@@ -1,0 +1,121 @@
+import { AgentMeshError } from '../src/errors.js';
+import { RequestAuthError } from '../src/net/errors.js';
+
+/** An error answer: JSON `{ error, message }` with an HTTP status. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly headers: Record<string, string>;
+  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+const BASE_HEADERS = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+};
+
+export function json(data: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(data), { status, headers: { ...BASE_HEADERS, ...headers } });
+}
+
+/** A JSON body written from pieces of JSON text we already hold (stored frames go out verbatim). */
+export function rawJson(text: string, status = 200): Response {
+  return new Response(text, { status, headers: BASE_HEADERS });
+}
+
+export function errorResponse(status: number, code: string, message: string, headers: Record<string, string> = {}): Response {
+  return json({ error: code, message }, status, headers);
+}
+
+/**
+ * Maps anything thrown while handling a request to its answer. Typed SDK errors are bad input
+ * (400) or failed authentication (401); only a bug in this Worker gets a 500.
+ */
+export function toErrorResponse(error: unknown): Response {
+  if (error instanceof HttpError) return errorResponse(error.status, error.code, error.message, error.headers);
+  if (error instanceof RequestAuthError) {
+    return errorResponse(error.code === 'invalid_request' ? 400 : 401, error.code, error.message);
+  }
+  if (error instanceof AgentMeshError) return errorResponse(400, error.code, error.message);
+  console.error('unexpected error', error);
+  return errorResponse(500, 'internal_error', 'the service failed to handle this request');
+}
+
+/** Reads at most `maxBytes` of the body, whatever Content-Length claims. */
+export async function readBody(request: Request, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
+  const declared = request.headers.get('content-length');
+  if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
+  if (!request.body) return new Uint8Array(0);
+  const reader = request.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => {});
+      throw tooLarge(maxBytes);
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+function tooLarge(maxBytes: number): HttpError {
+  return new HttpError(413, 'payload_too_large', `the body is larger than ${maxBytes} bytes`);
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
+export function bodyText(bytes: Uint8Array): string {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw new HttpError(400, 'invalid_json', 'the body is not UTF-8');
+  }
+}
+
+/** Parses a JSON object body. */
+export function parseJsonObject(bytes: Uint8Array): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(bodyText(bytes));
+  } catch (e) {
+    if (e instanceof HttpError) throw e;
+    throw new HttpError(400, 'invalid_json', 'the body is not valid JSON');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new HttpError(400, 'invalid_json', 'the body must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+export function badRequest(code: string, message: string): HttpError {
+  return new HttpError(400, code, message);
+}
+
+export function notFound(message = 'no such resource'): HttpError {
+  return new HttpError(404, 'not_found', message);
+}
+
+export function methodNotAllowed(allowed: string): HttpError {
+  return new HttpError(405, 'method_not_allowed', `allowed: ${allowed}`, { allow: allowed });
+}
+
+/** The caller's network address, for rate limits before anyone is authenticated. */
+export function clientAddress(request: Request): string {
+  return request.headers.get('cf-connecting-ip') ?? 'anonymous';
+}
