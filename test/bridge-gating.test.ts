@@ -168,6 +168,14 @@ describe('EncryptedTrustBridge: bad input gets typed errors', () => {
     expect(alice.handshake.cache.size).toBe(0);
   });
 
+  it('answers frames it does not handle with error frames, never an exception', async () => {
+    const { a, b, bob } = await bridgePair();
+    const base = { v: 1, from: a.did, to: b.did, id: crypto.randomUUID(), ts: new Date().toISOString() };
+    expect(await bob.handleFrame({ ...base, type: 'message' })).toMatchObject({ type: 'error', code: 'unsupported', to: a.did });
+    expect(await bob.handleFrame(null)).toMatchObject({ type: 'error', code: 'malformed', to: b.did });
+    expect(await bob.handleFrame({ ...base, type: 'knock' })).toMatchObject({ type: 'error', code: 'malformed' });
+  });
+
   it('refuses options that cannot work', async () => {
     const a = await makeAgent();
     const other = await makeAgent();

@@ -298,7 +298,7 @@ describe('bad stored data', () => {
     const bob = await newAgent(new MemoryAgentStore());
     await connect(alice, bob);
     const record = (await store.getSession(bob.did))!;
-    const broken = structuredClone(record) as { channel: { channels: { state: { root_key: string } }[] } };
+    const broken = structuredClone(record) as unknown as { channel: { channels: { state: { root_key: string } }[] } };
     broken.channel.channels[0]!.state.root_key = 'not hex';
     await store.write([{ op: 'putSession', record: { ...record, ...broken, revision: record.revision + 1 } as never, expectedRevision: record.revision }]);
     const m = await bob.send(alice.did, utf8('lost?'));

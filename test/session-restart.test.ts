@@ -31,7 +31,7 @@ describe('restart: a new store object on the same IndexedDB database', () => {
     const pendingForAlice = await carol.send(alice.did, utf8('queued for alice'));
 
     const dids = [alice.did, bob.did, carol.did, dave.did];
-    [alice, bob, carol, dave] = await Promise.all([alice, bob, carol, dave].map(restart));
+    [alice, bob, carol, dave] = (await Promise.all([alice, bob, carol, dave].map(restart))) as [SessionManager, SessionManager, SessionManager, SessionManager];
     expect([alice.did, bob.did, carol.did, dave.did]).toEqual(dids);
     expect(await alice.listSessions()).toEqual([bob.did, carol.did, dave.did].sort());
 

@@ -27,7 +27,7 @@ async function world(options: {
   scores?: Record<string, number>;
   min?: number;
   clock?: ReturnType<typeof fakeClock>;
-  provider?: (ids: Record<string, AgentIdentity>) => TrustProvider;
+  provider?: (ids: Record<'alice' | 'bob' | 'carol', AgentIdentity>) => TrustProvider;
   legacy?: boolean;
   extra?: Partial<ConstructorParameters<typeof TrustHandshake>[0]>;
 } = {}) {
@@ -238,6 +238,24 @@ describe('trust handshake: every refusal reason', () => {
     expect(await reason(alice.hs.verifyPeer(bob.did))).toBe('wrong_peer');
   });
 
+  it('wrong_peer (peer side): a proof for a counter-challenge issued to someone else', async () => {
+    const { alice, bob, carol } = await world();
+    let heldProof: any;
+    alice.tap({
+      request: async (f, send) => {
+        if (f.type !== 'trust_proof') return send(f);
+        heldProof = f;
+        return new Promise(() => {});
+      },
+    });
+    void alice.hs.verifyPeer(bob.did).catch(() => undefined);
+    while (!heldProof) await new Promise((r) => setTimeout(r, 1));
+    // Carol answers the counter-challenge Bob issued to Alice, as herself and with her own key.
+    const r = heldProof.response;
+    const forged = { ...heldProof, from: carol.did, response: { ...r, agent_did: carol.did, public_key: toBase64Url(carol.id.publicKey) } };
+    expect(await bob.hs.handleFrame(forged)).toMatchObject({ type: 'trust_result', verified: false, reason: 'wrong_peer' });
+  });
+
   it('unknown_key: a legacy name the trust provider knows no key for', async () => {
     const { alice, bob } = await world({
       legacy: true,
@@ -298,13 +316,22 @@ describe('trust handshake: every refusal reason', () => {
 
   it('transport: nobody listens, the transport fails, or the peer is silent', async () => {
     const { alice, bob } = await world();
-    expect(await reason(alice.hs.verifyPeer(AgentIdentityDid(await AgentIdentity.generate())))).toBe('transport');
+    expect(await reason(alice.hs.verifyPeer((await AgentIdentity.generate()).did))).toBe('transport');
     alice.tap({
       request: async () => {
         throw new Error('socket closed');
       },
     });
     expect(await reason(alice.hs.verifyPeer(bob.did))).toBe('transport');
+    // A failed exchange withdraws its challenge: with room for one, the next attempt is not refused as busy.
+    const roomForOne = await world({ extra: { maxPendingChallenges: 1 } });
+    roomForOne.alice.tap({
+      request: async () => {
+        throw new Error('socket closed');
+      },
+    });
+    expect(await reason(roomForOne.alice.hs.verifyPeer(roomForOne.bob.did))).toBe('transport');
+    expect(await reason(roomForOne.alice.hs.verifyPeer(roomForOne.bob.did))).toBe('transport');
     const slow = await world({ extra: { timeoutMs: 20 } });
     slow.alice.tap({ request: () => new Promise(() => {}) });
     expect(await reason(slow.alice.hs.verifyPeer(slow.bob.did))).toBe('transport');
@@ -317,18 +344,17 @@ describe('trust handshake: every refusal reason', () => {
     expect(error.peerReason).toBe('insufficient_trust');
     // Alice does not cache a peer that refused her.
     expect(alice.hs.cache.get(bob.did, 0)).toBeNull();
+    // Bob can hold one counter-challenge; Alice's proof is held back, so Carol's challenge finds him busy.
     const busy = await world({ extra: { maxPendingChallenges: 1 } });
-    let release!: () => void;
-    busy.carol.tap({ request: async (f, send) => (f.type === 'trust_challenge' ? new Promise<unknown>((r) => (release = () => r(send(f)))) : send(f)) });
-    const held = busy.carol.hs.verifyPeer(busy.bob.did);
-    await new Promise((r) => setTimeout(r, 5));
-    // Bob already holds a counter-challenge? No: Carol's challenge is still in flight, so Bob's book is empty;
-    // Alice fills it, and Carol's late challenge finds Bob busy.
-    await busy.alice.hs.verifyPeer(busy.bob.did).catch(() => undefined);
-    release();
-    const refusedBusy = await refusal(held);
+    let release: (() => void) | undefined;
+    busy.alice.tap({ request: async (f, send) => (f.type === 'trust_proof' ? new Promise<unknown>((r) => (release = () => r(send(f)))) : send(f)) });
+    const held = busy.alice.hs.verifyPeer(busy.bob.did);
+    while (!release) await new Promise((r) => setTimeout(r, 1));
+    const refusedBusy = await refusal(busy.carol.hs.verifyPeer(busy.bob.did));
     expect(refusedBusy.reason).toBe('peer_refused');
     expect(refusedBusy.peerReason).toBe('busy');
+    release!();
+    await held;
   });
 
   it('provider_error: a provider that throws or answers outside 0–1000', async () => {
@@ -387,7 +413,3 @@ describe('trust handshake: the responder never throws on bad input', () => {
     await expect(hs.verifyPeer((await AgentIdentity.generate()).did, { minTrustScore: 2000 })).rejects.toBeInstanceOf(TrustConfigError);
   });
 });
-
-function AgentIdentityDid(id: AgentIdentity): string {
-  return id.did;
-}

@@ -75,7 +75,12 @@ async function route(request: Request, env: Env): Promise<Response> {
     throw badRequest('invalid_did', 'the path holds malformed percent-encoding');
   }
   if (!isValidDid(did)) throw badRequest('invalid_did', 'the path names no valid DID');
-  return agent(env, did).fetch(request);
+  if (request.body === null) return agent(env, did).fetch(request);
+  // Bodies are read here, within the largest limit any route has (the object applies its own), so
+  // an oversized one is refused before anything is forwarded.
+  const config = loadConfig(env);
+  const body = await readBody(request, Math.max(config.maxFrameBytes, config.maxPreKeyUploadBytes, config.maxSmallBodyBytes));
+  return agent(env, did).fetch(new Request(request.url, { method: request.method, headers: request.headers, body }));
 }
 
 function agent(env: Env, did: string) {

@@ -37,7 +37,10 @@ export interface DurableObjectStorageLike extends DurableObjectKvLike {
 export interface DurableObjectStoreOptions {
   /** Key prefix for everything this store writes, so the object can keep other data too (default `agentmesh/`). */
   prefix?: string;
-  /** Names the agent for lock names (default: the prefix). One object is one agent, so any constant works. */
+  /**
+   * Names this agent's data in lock names. Default: a random id the store keeps in the object's
+   * storage, so objects that share an isolate (and its in-process mutex) never wait on each other.
+   */
   lockScope?: string;
 }
 
@@ -73,23 +76,30 @@ export class DurableObjectAgentStore implements AgentStore {
   static async open(storage: DurableObjectStorageLike, options: DurableObjectStoreOptions = {}): Promise<DurableObjectAgentStore> {
     const prefix = options.prefix ?? 'agentmesh/';
     if (typeof prefix !== 'string' || prefix.length > 256) throw new StorageError('the key prefix must be a string of at most 256 characters');
-    const store = new DurableObjectAgentStore(storage, prefix, options.lockScope ?? `durable-object:${prefix}`);
-    await store.#guard('open', async () => {
+    const key = (suffix: string) => prefix + suffix;
+    let scope: string | undefined;
+    await guard('open', async () => {
       await storage.transaction(async (txn) => {
-        const version = await txn.get(store.#key('schema'));
+        const version = await txn.get(key('schema'));
         if (version === undefined) {
           const existing = await txn.list({ prefix, limit: 1 });
           if (existing.size > 0) throw new StorageSchemaError(`keys under ${JSON.stringify(prefix)} exist without a schema version`);
-          await txn.put(store.#key('schema'), DO_SCHEMA_VERSION);
+          await txn.put(key('schema'), DO_SCHEMA_VERSION);
         } else if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
           throw new StorageSchemaError(`the stored schema version ${JSON.stringify(version)} is not a version number`);
         } else if (version > DO_SCHEMA_VERSION) {
           throw new StorageSchemaError(`storage was written by schema version ${version}, newer than ${DO_SCHEMA_VERSION}`);
         }
         // Later versions migrate here, step by step, inside this same transaction.
+        if (options.lockScope === undefined) {
+          const stored = await txn.get(key('scope'));
+          if (typeof stored === 'string' && stored.length > 0 && stored.length <= 64) scope = stored;
+          else if (stored !== undefined) throw new StorageSchemaError('the stored lock scope is not a short string');
+          else await txn.put(key('scope'), (scope = globalThis.crypto.randomUUID()));
+        }
       });
     });
-    return store;
+    return new DurableObjectAgentStore(storage, prefix, options.lockScope ?? `durable-object:${scope}:${prefix}`);
   }
 
   async getIdentity(): Promise<IdentityRecord | null> {
@@ -243,11 +253,16 @@ export class DurableObjectAgentStore implements AgentStore {
 
   async #guard<T>(what: string, task: () => Promise<T>): Promise<T> {
     if (this.#closed) throw new StoreClosedError();
-    try {
-      return await task();
-    } catch (error) {
-      if (error instanceof AgentMeshError) throw error;
-      throw new StorageError(`Durable Object storage failed to ${what}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
-    }
+    return guard(what, task);
+  }
+}
+
+/** Typed errors pass through; anything the platform throws becomes `StorageError` (the transaction rolled back). */
+async function guard<T>(what: string, task: () => Promise<T>): Promise<T> {
+  try {
+    return await task();
+  } catch (error) {
+    if (error instanceof AgentMeshError) throw error;
+    throw new StorageError(`Durable Object storage failed to ${what}: ${(error as Error)?.message ?? String(error)}`, { cause: error });
   }
 }

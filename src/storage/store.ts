@@ -9,7 +9,6 @@ import {
   checkRevision,
   checkSessionRecord,
   checkSignedPreKeyRecord,
-  INITIAL_COUNTERS,
   type IdentityRecord,
   type OneTimePreKeyRecord,
   type PreKeyCounters,
@@ -174,7 +173,6 @@ export async function applyBatch(view: TransactionView, batch: readonly StoreWri
   }
 }
 
-export { INITIAL_COUNTERS };
 
 /** The value a `put` stores for a write: the record, or the counters. */
 export function writtenValue(w: StoreWrite): IdentityRecord | SignedPreKeyRecord | OneTimePreKeyRecord | SessionRecord | PreKeyCounters {

@@ -133,7 +133,6 @@ export class TrustHandshake {
       }
       verification = await this.#verifyResponse(response, peerDid, threshold, ours.challenge_id);
     } finally {
-      this.#book.withdraw(ours.challenge_id);
     }
     const proof = await answerChallenge(counter, this.agentDid, this.#identity, this.#crypto, this.#now());
     const answer = await this.#request({ ...this.#envelope(HANDSHAKE_FRAMES.proof, peerDid), response: proof });

@@ -1,0 +1,185 @@
+/**
+ * Rounds, calibration and the results table. Runtime-neutral: `run.ts` is the Node entry point;
+ * a browser entry can drive the same runner.
+ *
+ * Method: every (workload, contender) pair is first calibrated (warm-up runs, then an iteration
+ * count that takes about `sampleMs`). Then `rounds` rounds run; in each round every workload runs
+ * once for every contender, the contenders' order rotating from round to round, so that drift in
+ * machine load spreads over all of them. Each sample is a rate (operations / second); the table
+ * shows the median with min–max and each contender's ratio of medians to the reference contender.
+ */
+import {
+  CRYPTO_PRESETS,
+  createCryptoProvider,
+  getDefaultCryptoProvider,
+  webCryptoCurvesSupported,
+  type CryptoPreset,
+} from '../src/crypto/index.js';
+import { formatRate, formatRatio, formatTable, summarize, type Summary } from './stats.js';
+import { WORKLOADS, type WorkloadId, type WorkloadResult, type WorkloadSpec } from './workloads.js';
+
+/** Something measured: ours with one crypto backend, or (later) a peer implementation. */
+export interface Contender {
+  readonly id: string;
+  readonly label: string;
+  /** e.g. the provider's backends; printed beside the label. */
+  readonly detail?: string;
+  /** The workloads this contender implements; a missing one shows as "—". */
+  readonly workloads: Partial<Record<WorkloadId, (iterations: number) => Promise<WorkloadResult>>>;
+}
+
+export const PRESETS = Object.keys(CRYPTO_PRESETS) as CryptoPreset[];
+
+/** Ours, once per crypto backend preset. The preset the SDK uses by default is marked. */
+export async function ourContenders(presets: readonly CryptoPreset[] = PRESETS): Promise<Contender[]> {
+  const defaultName = getDefaultCryptoProvider().name;
+  const nativeCurves = await webCryptoCurvesSupported();
+  return presets.map((preset) => {
+    const crypto = createCryptoProvider(preset);
+    const { curves, hashes } = CRYPTO_PRESETS[preset];
+    const curvesUsed = curves === 'auto' ? `${nativeCurves ? 'webcrypto' : 'noble'} (auto)` : curves;
+    const workloads: Contender['workloads'] = {};
+    for (const w of WORKLOADS) workloads[w.id] = (iterations) => w.run(crypto, iterations);
+    return {
+      id: preset,
+      label: crypto.name === defaultName ? `ours: ${preset} (default)` : `ours: ${preset}`,
+      detail: `curves ${curvesUsed}, hashes ${hashes}`,
+      workloads,
+    };
+  });
+}
+
+export interface BenchOptions {
+  contenders: readonly Contender[];
+  workloads?: readonly WorkloadSpec[];
+  /** Measured rounds (default 7). */
+  rounds?: number;
+  /** Target duration of one sample (default 250 ms). */
+  sampleMs?: number;
+  /** Fixed iterations per sample instead of calibrating (smoke runs). */
+  iterations?: number;
+  /** Contender whose medians are the 1.00× reference (default: the one with id `baseline`). */
+  referenceId?: string;
+  onProgress?: (message: string) => void;
+}
+
+export interface Measurement {
+  readonly workload: WorkloadSpec;
+  readonly contender: Contender;
+  readonly iterations: number;
+  /** Operations per second, one per round. */
+  readonly samples: number[];
+  summary?: Summary;
+}
+
+export interface BenchResult {
+  readonly rounds: number;
+  readonly sampleMs: number;
+  readonly referenceId: string;
+  readonly measurements: Measurement[];
+  readonly seconds: number;
+}
+
+const MAX_ITERATIONS = 1_000_000;
+
+async function sample(run: (iterations: number) => Promise<WorkloadResult>, iterations: number): Promise<number> {
+  (globalThis as { gc?: () => void }).gc?.();
+  const r = await run(iterations);
+  if (r.operations !== iterations || !(r.seconds > 0)) {
+    throw new Error(`workload reported ${r.operations} operations in ${r.seconds} s for ${iterations} iterations`);
+  }
+  return r.operations / r.seconds;
+}
+
+/** Warm-up, then the iteration count whose run takes about `sampleMs`. */
+async function calibrate(run: (iterations: number) => Promise<WorkloadResult>, sampleMs: number): Promise<number> {
+  let iterations = 1;
+  let rate = 0;
+  // Grow until a run takes at least a quarter of the target (this also warms the JIT up).
+  for (;;) {
+    rate = await sample(run, iterations);
+    const ms = (iterations / rate) * 1000;
+    if (ms >= sampleMs / 4 || iterations >= MAX_ITERATIONS) break;
+    iterations = Math.min(MAX_ITERATIONS, iterations * (ms < sampleMs / 40 ? 8 : 2));
+  }
+  // One more warm run at the target size, whose rate sets the final count.
+  iterations = Math.max(1, Math.min(MAX_ITERATIONS, Math.round((rate * sampleMs) / 1000)));
+  rate = await sample(run, iterations);
+  return Math.max(1, Math.min(MAX_ITERATIONS, Math.round((rate * sampleMs) / 1000)));
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchResult> {
+  const workloads = options.workloads ?? WORKLOADS;
+  const rounds = options.rounds ?? 7;
+  const sampleMs = options.sampleMs ?? 250;
+  const referenceId = options.referenceId ?? 'baseline';
+  const log = options.onProgress ?? (() => {});
+  const started = performance.now();
+
+  const measurements: Measurement[] = [];
+  for (const workload of workloads) {
+    for (const contender of options.contenders) {
+      const run = contender.workloads[workload.id];
+      if (!run) continue;
+      const iterations = options.iterations ?? (await calibrate(run, sampleMs));
+      log(`calibrated ${workload.id} / ${contender.id}: ${iterations} iterations per sample`);
+      measurements.push({ workload, contender, iterations, samples: [] });
+    }
+  }
+
+  for (let round = 0; round < rounds; round++) {
+    for (const workload of workloads) {
+      const group = measurements.filter((m) => m.workload === workload);
+      for (let k = 0; k < group.length; k++) {
+        const m = group[(k + round) % group.length]!;
+        m.samples.push(await sample(m.contender.workloads[workload.id]!, m.iterations));
+      }
+    }
+    log(`round ${round + 1}/${rounds} done`);
+  }
+  for (const m of measurements) m.summary = summarize(m.samples);
+  return { rounds, sampleMs, referenceId, measurements, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The results table: one row per (workload, contender), ratios against the reference. */
+export function formatResults(result: BenchResult): string {
+  const header = ['workload', 'implementation', 'backends', 'median', 'min–max', 'unit', `vs ${result.referenceId}`];
+  const rows: string[][] = [];
+  const workloads = [...new Set(result.measurements.map((m) => m.workload))];
+  for (const workload of workloads) {
+    const group = result.measurements.filter((m) => m.workload === workload);
+    const reference = group.find((m) => m.contender.id === result.referenceId)?.summary?.median ?? Number.NaN;
+    group.forEach((m, i) => {
+      const s = m.summary ?? summarize(m.samples);
+      rows.push([
+        i === 0 ? workload.title : '',
+        m.contender.label,
+        m.contender.detail ?? '',
+        formatRate(s.median),
+        `${formatRate(s.min)}–${formatRate(s.max)}`,
+        workload.unit,
+        formatRatio(s.median / reference),
+      ]);
+    });
+  }
+  return formatTable(header, rows, ['left', 'left', 'left', 'right', 'right', 'left', 'right']);
+}
+
+/** Machine-readable form of the results (for BENCHMARKS.md and comparisons across runs). */
+export function resultsJson(result: BenchResult): unknown {
+  return {
+    rounds: result.rounds,
+    sampleMs: result.sampleMs,
+    reference: result.referenceId,
+    seconds: result.seconds,
+    results: result.measurements.map((m) => ({
+      workload: m.workload.id,
+      unit: m.workload.unit,
+      contender: m.contender.id,
+      backends: m.contender.detail,
+      iterations: m.iterations,
+      samples: m.samples,
+      ...(m.summary ?? summarize(m.samples)),
+    })),
+  };
+}
