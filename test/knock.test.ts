@@ -122,6 +122,10 @@ describe('KNOCK: signed intents and signed answers', () => {
     const frame = await exchange.createKnock(b2.did, intent());
     expect(await bob2.handleFrame(frame)).toMatchObject({ type: 'knock_accept', knock_id: frame.id });
     expect(await bob2.handleFrame(frame)).toMatchObject({ type: 'error', code: 'replayed', to: a2.did });
+    // Two copies racing each other: one answer, one refusal.
+    const racing = await exchange.createKnock(b2.did, intent());
+    const answers = await Promise.all([bob2.handleFrame(racing), bob2.handleFrame(racing)]);
+    expect(answers.map((x) => x.type).sort()).toEqual(['error', 'knock_accept']);
     const stale = await exchange.createKnock(b2.did, intent());
     clock.advance(5 * 60 * 1000 + 1);
     expect(await bob2.handleFrame(stale)).toMatchObject({ type: 'error', code: 'expired' });
@@ -178,7 +182,7 @@ describe('KNOCK: signed intents and signed answers', () => {
     const late = await knockWorld({ now: clock.now });
     intercept(late.bob, {
       out: (x) => {
-        clock.advance(5 * 60 * 1000 + 1);
+        if (x.type === 'knock_accept') clock.advance(5 * 60 * 1000 + 1);
         return x;
       },
     });

@@ -11,7 +11,7 @@ export default defineConfig({
       wrangler: { configPath: fileURLToPath(new URL('../wrangler.toml', import.meta.url)) },
       miniflare: {
         bindings: {
-          RATE_LIMIT_PER_MINUTE: '300',
+          RATE_LIMIT_PER_MINUTE: '120',
           PREKEY_CLAIMS_PER_MINUTE: '40',
           MAX_ONE_TIME_PRE_KEYS: '30',
           MAX_ONE_TIME_PRE_KEYS_PER_UPLOAD: '20',

@@ -1,6 +1,7 @@
 import type { CryptoProvider } from '../crypto/index.js';
-import { fromBase64Any, toHex, type Bytes } from '../encoding.js';
+import { toHex, type Bytes } from '../encoding.js';
 import { parseDid } from '../identity/did.js';
+import { asRecord, readBytes } from '../wire/json.js';
 import type { Clock } from './clock.js';
 import { InvalidTrustFrameError } from './errors.js';
 import { TRUST_LIMITS } from './limits.js';
@@ -71,8 +72,7 @@ export function parseFrame(input: unknown): ParsedFrame {
 }
 
 export function asObject(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail(`${what} must be a JSON object`);
-  return value as Record<string, unknown>;
+  return asRecord(value, fail, what);
 }
 
 export function readString(record: Record<string, unknown>, field: string, maxLength: number, pattern?: RegExp): string {
@@ -124,15 +124,7 @@ export function readDid(record: Record<string, unknown>, field: string): string 
 
 /** A base64 field of exactly `length` bytes (any base64 variant, as the registry accepts). */
 export function readKeyBytes(record: Record<string, unknown>, field: string, length: number): Bytes {
-  const text = readString(record, field, Math.ceil((length * 4) / 3) + 4);
-  let bytes: Bytes;
-  try {
-    bytes = fromBase64Any(text);
-  } catch {
-    throw fail(`"${field}" is not valid base64`);
-  }
-  if (bytes.length !== length) throw fail(`"${field}" must decode to ${length} bytes, got ${bytes.length}`);
-  return bytes;
+  return readBytes(record, field, fail, length, length);
 }
 
 /** An `error` frame `{ code, message }` (AGENTMESH-FRAMES.md). */

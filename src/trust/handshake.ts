@@ -1,6 +1,14 @@
 import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.js';
 import { checkDidKey, parseDid } from '../identity/did.js';
-import { answerChallenge, DEFAULT_CHALLENGE_SECONDS, parseChallenge, parseResponse, responsePayload, type ParsedHandshakeResponse } from './challenge.js';
+import {
+  answerChallenge,
+  DEFAULT_CHALLENGE_SECONDS,
+  parseChallenge,
+  parseResponse,
+  responsePayload,
+  type HandshakeChallenge,
+  type ParsedHandshakeResponse,
+} from './challenge.js';
 import { ChallengeBook, DEFAULT_MAX_PENDING_CHALLENGES } from './challenge-book.js';
 import { systemClock, type Clock } from './clock.js';
 import { malformed, readAnswer } from './answer.js';
@@ -120,7 +128,7 @@ export class TrustHandshake {
     }
     const ours = this.#book.issue(peerDid, this.#crypto, this.#now(), this.#challengeSeconds);
     let verification: PeerVerification;
-    let counter;
+    let counter: HandshakeChallenge;
     try {
       const answer = await this.#request({ ...this.#envelope(HANDSHAKE_FRAMES.challenge, peerDid), challenge: ours });
       const frame = readAnswer(answer, peerDid, this.agentDid, [HANDSHAKE_FRAMES.response]);
@@ -133,6 +141,7 @@ export class TrustHandshake {
       }
       verification = await this.#verifyResponse(response, peerDid, threshold, ours.challenge_id);
     } finally {
+      this.#book.withdraw(ours.challenge_id);
     }
     const proof = await answerChallenge(counter, this.agentDid, this.#identity, this.#crypto, this.#now());
     const answer = await this.#request({ ...this.#envelope(HANDSHAKE_FRAMES.proof, peerDid), response: proof });
@@ -175,13 +184,13 @@ export class TrustHandshake {
   }
 
   async #answerChallenge(frame: ParsedFrame): Promise<AgentMeshFrame> {
-    let challenge;
+    let challenge: HandshakeChallenge;
     try {
       challenge = parseChallenge(frame.fields.challenge);
     } catch (error) {
       return this.errorFrame(frame, 'malformed', (error as Error).message);
     }
-    let counter;
+    let counter: HandshakeChallenge;
     try {
       counter = this.#book.issue(frame.from, this.#crypto, this.#now(), this.#challengeSeconds);
     } catch (error) {

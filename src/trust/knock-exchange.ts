@@ -158,7 +158,6 @@ export class KnockExchange {
   async #verifyKnock(knock: ParsedKnock): Promise<void> {
     const { frame } = knock;
     this.#assertFresh(frame, frame.from);
-    this.#assertUnseen(frame);
     let key = knock.publicKey;
     if (key) await assertKeyBelongsToDid(frame.from, key, this.#provider, this.#crypto);
     else key = this.#provenKey(frame.from) ?? (await lookUpKey(this.#provider, frame.from));
@@ -166,8 +165,8 @@ export class KnockExchange {
     if (!(await this.#signatureValid(frame, knock.signature, key))) {
       throw new TrustError('bad_signature', `the KNOCK of ${frame.from} is not signed by its key`, { peerDid: frame.from });
     }
-    // Recorded only once verified, so a forged copy cannot burn a genuine id; checked again because
-    // a second copy may have passed the first check while this one awaited.
+    // Checked and recorded only once verified (with no await in between), so a forged copy cannot
+    // burn a genuine id and two copies racing each other cannot both pass.
     this.#assertUnseen(frame);
     this.#seen.set(frame.id, this.#now() + 2 * this.#freshnessMs);
   }

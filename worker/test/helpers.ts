@@ -154,6 +154,19 @@ export class TestSocket {
     return this.closeCode;
   }
 
+  /** Waits for `count` frames matching `match`, in arrival order. */
+  async take(count: number, match: (f: Record<string, unknown>) => boolean, timeoutMs = 5000): Promise<Record<string, unknown>[]> {
+    const out = [];
+    for (let i = 0; i < count; i++) out.push(await this.next(match, timeoutMs));
+    return out;
+  }
+
+  /** Round-trips a heartbeat: every frame sent before it has been handled once this resolves. */
+  async barrier(did: string): Promise<void> {
+    this.send({ v: 1, type: 'heartbeat', from: did, to: 'relay', id: crypto.randomUUID(), ts: new Date().toISOString() });
+    await this.next((f) => f.type === 'heartbeat');
+  }
+
   /** Lets in-flight frames arrive, then returns everything unclaimed. */
   async drain(ms = 150): Promise<Record<string, unknown>[]> {
     await new Promise((r) => setTimeout(r, ms));

@@ -39,14 +39,15 @@ describe('relay WebSocket', () => {
     for (const f of sent) a.send(f);
     for (const f of sent) expect(await a.next((x) => x.ack_id === f.id)).toMatchObject({ status: 'stored' });
     const b1 = await connect(bob);
-    const first = await b1.drain();
+    const first = await b1.take(6, isFrame('message'));
     expect(first.map((f) => f.id)).toEqual(sent.map((f) => f.id));
     // Acknowledge the first three only.
     for (const f of sent.slice(0, 3)) b1.send({ v: 1, type: 'ack', from: bob.did, to: alice.did, id: crypto.randomUUID(), ts: new Date().toISOString(), ack_id: f.id });
-    await b1.drain(100);
+    await b1.barrier(bob.did);
     b1.close();
     const b2 = await connect(bob);
-    expect((await b2.drain()).map((f) => f.id)).toEqual(sent.slice(3).map((f) => f.id));
+    expect((await b2.take(3, isFrame('message'))).map((f) => f.id)).toEqual(sent.slice(3).map((f) => f.id));
+    expect((await b2.drain()).filter(isFrame('message'))).toEqual([]);
   });
 
   it('deduplicates by sender and id, also after the frame was acknowledged', async () => {
@@ -59,8 +60,9 @@ describe('relay WebSocket', () => {
     expect(await a.next(isFrame('ack'))).toMatchObject({ status: 'duplicate' });
     const b = await connect(bob);
     expect(await b.next(isFrame('message'))).toMatchObject({ id: frame.id });
+    expect((await b.drain()).filter(isFrame('message'))).toEqual([]);
     b.send({ v: 1, type: 'ack', from: bob.did, to: alice.did, id: crypto.randomUUID(), ts: new Date().toISOString(), ack_id: frame.id });
-    await b.drain(100);
+    await b.barrier(bob.did);
     a.send(frame);
     expect(await a.next(isFrame('ack'))).toMatchObject({ status: 'duplicate' });
     expect(await b.drain()).toEqual([]);
