@@ -50,7 +50,7 @@ export function readUint32(record: Record<string, unknown>, field: string, fail:
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 0xffffffff) {
     throw fail(`field "${field}" must be an integer from 0 to 4294967295`);
   }
-  return value;
+  return value === 0 ? 0 : value; // normalizes -0
 }
 
 export function readOptionalUint32(record: Record<string, unknown>, field: string, fail: ErrorFactory): number | null {
