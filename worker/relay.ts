@@ -83,7 +83,6 @@ export class Relay {
     }
     const expiresAt = now + config.messageTtlMs;
     store.addToInbox(sender, id, frameText, tsMs, expiresAt);
-    console.log('DBG store', id.slice(0,8));
     const pushed = this.#push(frameText, now);
     await this.scheduleAlarm(expiresAt);
     return { ok: true, status: pushed ? 'delivered' : 'stored' };
@@ -226,7 +225,6 @@ export class Relay {
       const routed = checkRoutedFrame(frame);
       if (routed.from !== did) return this.#sendError(ws, 403, 'forbidden', 'frames on this socket must come from its agent', frame.id);
       if (this.#frameLimiter.hit(did, now) > 0) return this.#sendError(ws, 429, 'rate_limited', 'too many frames; slow down', frame.id);
-      console.log('DBG recv', (routed.header as {n:number})?.n, routed.id.slice(0,8));
       const result = await this.#enqueue(() => this.#forward(routed, message));
       if (result.ok) this.#send(ws, createFrame('ack', RELAY_ADDRESS, did, { ack_id: frame.id, status: result.status }));
       else this.#sendError(ws, result.status, result.code, result.message, frame.id);

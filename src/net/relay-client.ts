@@ -110,7 +110,9 @@ export class RelayClient {
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #heartbeat: ReturnType<typeof setInterval> | null = null;
   #waiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  /** Frames to send, in order; only the first is on the wire at a time (see `#pump`). */
   readonly #pending = new Map<string, PendingSend>();
+  #sending: string | null = null;
   readonly #handlers = new Set<RelayFrameHandler>();
   readonly #listeners = new Set<(event: RelayEvent) => void>();
   /** Frames handed to the application in arrival order, one at a time. */
@@ -182,7 +184,8 @@ export class RelayClient {
 
   /**
    * Sends a frame to another agent. Resolves when the relay has stored (or pushed) it; while the
-   * connection is down the frame waits and is sent after reconnecting.
+   * connection is down the frame waits and is sent after reconnecting. Frames go out one at a
+   * time, in the order `send` was called, so the recipient gets them in that order.
    */
   send(frame: OutgoingFrame): Promise<RelayReceipt> {
     if (this.#state === 'closed') return Promise.reject(this.#lastError ?? new RelayClosedError());
@@ -207,12 +210,12 @@ export class RelayClient {
       const entry: PendingSend = { text, resolve, reject, timer: null };
       if (this.#o.sendTimeoutMs > 0) {
         entry.timer = this.#after(this.#o.sendTimeoutMs, () => {
-          this.#pending.delete(full.id);
+          this.#settle(full.id);
           reject(new RelayError('send_timeout', `the relay did not confirm frame ${full.id}`, { refId: full.id }));
         });
       }
       this.#pending.set(full.id, entry);
-      if (this.#state === 'open') this.#ws?.send(text);
+      this.#pump();
     });
   }
 
@@ -300,8 +303,7 @@ export class RelayClient {
       case 'ack': {
         const p = typeof frame.ack_id === 'string' ? this.#pending.get(frame.ack_id) : undefined;
         if (frame.from === RELAY_ADDRESS && p) {
-          this.#pending.delete(frame.ack_id as string);
-          if (p.timer) clearTimeout(p.timer);
+          this.#settle(frame.ack_id as string);
           p.resolve({ id: frame.ack_id as string, status: typeof frame.status === 'string' ? frame.status : 'stored' });
         }
         return;
@@ -333,7 +335,35 @@ export class RelayClient {
     this.#emit({ type: 'connected', pending: typeof frame.pending === 'number' ? frame.pending : 0 });
     for (const w of this.#waiters.splice(0)) w.resolve();
     // Unconfirmed frames go again, in their original order; the relay drops duplicates by id.
-    for (const p of this.#pending.values()) ws.send(p.text);
+    this.#sending = null;
+    this.#pump();
+  }
+
+  /**
+   * Sends the oldest unconfirmed frame unless one is already on the wire. One at a time because
+   * the runtime may hand a Durable Object the messages of one socket out of order; waiting for
+   * each confirmation makes the relay store them in send order.
+   */
+  #pump(): void {
+    if (this.#state !== 'open' || !this.#ws || this.#sending !== null) return;
+    const next = this.#pending.entries().next();
+    if (next.done) return;
+    const [id, p] = next.value;
+    this.#sending = id;
+    try {
+      this.#ws.send(p.text);
+    } catch {
+      // The socket is going away; the frame goes again after reconnecting.
+    }
+  }
+
+  /** Forgets a frame that was confirmed, refused or timed out, and sends the next. */
+  #settle(id: string): void {
+    const p = this.#pending.get(id);
+    if (p?.timer) clearTimeout(p.timer);
+    this.#pending.delete(id);
+    if (this.#sending === id) this.#sending = null;
+    this.#pump();
   }
 
   #onRelayError(frame: Frame): void {
@@ -343,8 +373,7 @@ export class RelayClient {
     const error = new RelayError(code, message, { refId });
     const p = refId ? this.#pending.get(refId) : undefined;
     if (p && refId) {
-      this.#pending.delete(refId);
-      if (p.timer) clearTimeout(p.timer);
+      this.#settle(refId);
       p.reject(error);
       return;
     }
@@ -393,6 +422,7 @@ export class RelayClient {
   #onClose(ws: WebSocketLike, code: number): void {
     if (ws !== this.#ws) return;
     this.#ws = null;
+    this.#sending = null;
     this.#stopHeartbeat();
     if (this.#state === 'closed') return;
     if (FATAL_CLOSE_CODES.has(code)) {

@@ -48,11 +48,11 @@ describe('Authorization: Ed25519-Timestamp', () => {
   it('accepts each signature once', async () => {
     const bob = await registeredAgent();
     const req = await signedRequest(bob.identity, 'GET', countPath(bob.did));
-    expect((await SELF.fetch(req.clone())).status).toBe(200);
+    expect((await SELF.fetch(req.clone() as unknown as Request)).status).toBe(200);
     await expectError(req.clone(), 401, 'replayed_signature');
     // Concurrent replays: exactly one gets through.
     const again = await signedRequest(bob.identity, 'GET', countPath(bob.did));
-    const statuses = await Promise.all(Array.from({ length: 5 }, () => SELF.fetch(again.clone()).then((r) => r.status)));
+    const statuses = await Promise.all(Array.from({ length: 5 }, () => SELF.fetch(again.clone() as Request).then((r) => r.status)));
     expect(statuses.sort()).toEqual([200, 401, 401, 401, 401]);
   });
 
@@ -78,7 +78,7 @@ describe('Authorization: Ed25519-Timestamp', () => {
       instance.config = { ...instance.config, allowTimestampOnlyAuth: true };
     });
     const req = await signedRequest(bob.identity, 'GET', countPath(bob.did), { signedBytes: timestampOnly });
-    expect((await SELF.fetch(req.clone())).status).toBe(200);
+    expect((await SELF.fetch(req.clone() as unknown as Request)).status).toBe(200);
     // Even then, once only.
     await expectError(req, 401, 'replayed_signature');
   });

@@ -69,8 +69,8 @@ export async function signedRequest(
 export const timestampOnly = (timestamp: string) => utf8(timestamp);
 
 /** Sends and checks the answer is a JSON error `{ error, message }` with `status`. */
-export async function expectError(request: Request | Promise<Request>, status: number, code?: string): Promise<{ error: string; message: string }> {
-  const res = await SELF.fetch(await request);
+export async function expectError(request: Request | Promise<Request> | { clone(): unknown }, status: number, code?: string): Promise<{ error: string; message: string }> {
+  const res = await SELF.fetch((await request) as Request);
   const text = await res.text();
   expect(res.status, text).toBe(status);
   expect(res.headers.get('content-type')).toContain('application/json');

@@ -36,8 +36,11 @@ describe('relay WebSocket', () => {
     const [alice, bob] = [await registeredAgent(), await registeredAgent()];
     const a = await connect(alice);
     const sent = Array.from({ length: 6 }, (_, n) => messageFrame(alice.did, bob.did, n));
-    for (const f of sent) a.send(f);
-    for (const f of sent) expect(await a.next((x) => x.ack_id === f.id)).toMatchObject({ status: 'stored' });
+    // One at a time, as RelayClient does: the runtime may reorder a socket's messages in flight.
+    for (const f of sent) {
+      a.send(f);
+      expect(await a.next((x) => x.ack_id === f.id)).toMatchObject({ status: 'stored' });
+    }
     const b1 = await connect(bob);
     const first = await b1.take(6, isFrame('message'));
     expect(first.map((f) => f.id)).toEqual(sent.map((f) => f.id));
@@ -302,6 +305,25 @@ describe('RelayClient in workerd', () => {
     // Both acked: nothing waits in either inbox.
     await expect.poll(async () => (await bob.client.fetchInbox()).frames.length).toBe(0);
     await expect.poll(async () => (await alice.client.fetchInbox()).frames.length).toBe(0);
+  });
+
+  it('keeps send order for frames sent without waiting, through an offline period', async () => {
+    const [alice, bob] = [await registeredAgent(), await registeredAgent()];
+    const a = new RelayClient({ url: BASE, identity: alice.identity, webSocket: factory });
+    clients.push(a);
+    await a.connect();
+    const frames = Array.from({ length: 8 }, (_, n) => messageFrame(alice.did, bob.did, n));
+    const receipts = await Promise.all(frames.map(({ v: _v, from: _f, ...f }) => a.send(f as never)));
+    expect(receipts.map((r) => r.status)).toEqual(frames.map(() => 'stored'));
+    const b = new RelayClient({ url: BASE, identity: bob.identity, webSocket: factory });
+    clients.push(b);
+    const got: number[] = [];
+    b.onFrame(async (f) => {
+      got.push((f.header as { n: number }).n);
+    });
+    await b.connect();
+    await expect.poll(() => got).toEqual(frames.map((_, n) => n));
+    await expect.poll(async () => (await bob.client.fetchInbox()).frames.length).toBe(0);
   });
 
   it('leaves a frame on the relay when the handler fails', async () => {
