@@ -57,3 +57,4 @@ export * from './bridge/index.js';
 export * from './storage/index.js';
 export * from './net/index.js';
 export * from './session/index.js';
+export * from './agent/index.js';

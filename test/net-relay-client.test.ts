@@ -259,6 +259,25 @@ describe('RelayClient', () => {
     expect(order).toEqual([`start ${x.id}`, `end ${x.id}`, `start ${y.id}`, `end ${y.id}`]);
   });
 
+  it('hands frames marked unordered to the handler at once, past a handler that waits for them', async () => {
+    await Promise.all([make({ unordered: (f) => f.type === 'trust_result' }).connect(), flush()]);
+    let answered!: () => void;
+    const answer = new Promise<void>((r) => (answered = r));
+    const seen: string[] = [];
+    client.onFrame(async (frame) => {
+      seen.push(frame.type);
+      if (frame.type === 'message') await answer; // e.g. a reply that needs a handshake first
+      if (frame.type === 'trust_result') answered();
+    });
+    const m = relay.push(relay.last);
+    await flush();
+    expect(seen).toEqual(['message']);
+    relay.last.deliver(createFrame('trust_result', bob.did, alice.did, { verified: true }));
+    await flush();
+    expect(seen).toEqual(['message', 'trust_result']);
+    expect(relay.acks).toContain(m.id);
+  });
+
   it('ignores frames for someone else and reports malformed ones', async () => {
     await Promise.all([make().connect(), flush()]);
     const got: unknown[] = [];
@@ -324,6 +343,14 @@ describe('RelayClient', () => {
     await waiting;
     await expect(client.send(message())).rejects.toBeInstanceOf(RelayClosedError);
     await expect(client.connect()).rejects.toBeInstanceOf(RelayClosedError);
+  });
+
+  it.skipIf(typeof (globalThis as { WebSocket?: unknown }).WebSocket !== 'undefined')('asks for a WebSocket where the runtime has none (Node 20)', async () => {
+    client = new RelayClient({ url: 'http://127.0.0.1:1', identity: alice, crypto });
+    const connecting = expect(client.connect()).rejects.toMatchObject({ code: 'no_websocket' });
+    await flush();
+    await connecting;
+    expect(client.state).toBe('closed');
   });
 
   it('refuses frames that are not valid before they reach the wire', async () => {

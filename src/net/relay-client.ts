@@ -77,6 +77,12 @@ export interface RelayClientOptions {
   maxFrameChars?: number;
   /** How many handled frame ids are remembered to answer redeliveries without a second handler call (default 4096). */
   rememberHandled?: number;
+  /**
+   * Frames for which this returns true go to the handlers at once instead of waiting their turn
+   * (default: none). For request–answer traffic such as the trust handshake, whose answers an
+   * application handler may be waiting for.
+   */
+  unordered?: (frame: RoutedFrame) => boolean;
 }
 
 /** Close codes after which reconnecting cannot help. */
@@ -131,6 +137,7 @@ export class RelayClient {
       now: Date.now,
       maxFrameChars: DEFAULT_MAX_FRAME_CHARS,
       rememberHandled: 4096,
+      unordered: () => false,
       ...options,
       backoff: options.backoff ?? {},
     };
@@ -252,6 +259,7 @@ export class RelayClient {
     try {
       ws = await this.#factory(this.#socketUrl);
     } catch (error) {
+      if (error instanceof RelayError && error.code === 'no_websocket') return this.#shutdown(error);
       this.#emit({ type: 'error', error });
       return this.#reconnectLater();
     }
@@ -385,7 +393,7 @@ export class RelayClient {
     const key = `${frame.from} ${frame.id}`;
     if (this.#inFlight.has(key)) return;
     this.#inFlight.add(key);
-    this.#inbound = this.#inbound.then(async () => {
+    const handle = async () => {
       try {
         if (!this.#handled.has(key)) {
           if (this.#handlers.size === 0) return;
@@ -398,7 +406,10 @@ export class RelayClient {
       } finally {
         this.#inFlight.delete(key);
       }
-    });
+    };
+    // Request–answer traffic must not queue behind a handler that may itself be waiting for it.
+    if (this.#o.unordered(frame)) void handle();
+    else this.#inbound = this.#inbound.then(handle);
   }
 
   #remember(key: string): void {

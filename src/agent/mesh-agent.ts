@@ -1,0 +1,274 @@
+import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.js';
+import { utf8, type Bytes } from '../encoding.js';
+import { AgentIdentity } from '../identity/agent-identity.js';
+import { decodeEstablishment, encodeEstablishment } from '../channel/establishment.js';
+import type { RoutedFrame } from '../net/frames.js';
+import type { FetchLike } from '../net/http.js';
+import { RegistryClient } from '../net/registry-client.js';
+import { RelayClient, type WebSocketFactory } from '../net/relay-client.js';
+import { SessionManager } from '../session/session-manager.js';
+import type { SessionLocks } from '../storage/locks.js';
+import type { AgentStore } from '../storage/store.js';
+import { TrustError } from '../trust/errors.js';
+import { TrustHandshake } from '../trust/handshake.js';
+import type { TrustProvider } from '../trust/provider.js';
+import type { PeerVerification } from '../trust/verification-cache.js';
+import { EncryptedMessage } from '../wire/encrypted-message.js';
+import { AgentClosedError } from './errors.js';
+import { RegistryTrustProvider } from './registry-trust-provider.js';
+import { RelayTrustTransport } from './relay-trust-transport.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export interface MeshAgentOptions {
+  /** The registry and relay service, e.g. `http://127.0.0.1:8787`. */
+  registryUrl: string;
+  /** Where the relay's WebSocket lives (default: `registryUrl`). */
+  relayUrl?: string;
+  /** Keeps the identity, pre-keys and sessions (memory, IndexedDB or Durable Object storage). */
+  store: AgentStore;
+  /** Used on first start; later starts load the stored identity. Generated when neither exists. */
+  identity?: AgentIdentity;
+  capabilities?: string[];
+  metadata?: Record<string, unknown>;
+  /** Score a peer needs, on both sides of a session (0–1000, default 500: an agent nobody has rated yet). */
+  minTrustScore?: number;
+  /** Default: the registry's scores and keys. */
+  trustProvider?: TrustProvider;
+  /** Run pre-key upkeep this often (default 1 hour; 0 only at start). */
+  upkeepIntervalMs?: number;
+  handshakeTimeoutMs?: number;
+  fetch?: FetchLike;
+  webSocket?: WebSocketFactory;
+  crypto?: CryptoProvider;
+  locks?: SessionLocks;
+  now?: () => number;
+}
+
+export interface ReceivedMessage {
+  readonly from: string;
+  /** The relay frame id. */
+  readonly id: string;
+  /** True for the message that opened the session. */
+  readonly opened: boolean;
+}
+
+export type MessageHandler = (from: string, plaintext: Bytes, info: ReceivedMessage) => void | Promise<void>;
+
+/**
+ * One object an application holds: identity, stores, registry and relay clients, trust handshake
+ * and sessions. `send` to a new peer runs the mutual trust handshake, X3DH and the first message
+ * transparently; later messages ride the stored ratchet. Received messages are acknowledged to the
+ * relay only after the session store has persisted them and every handler has returned.
+ */
+export class MeshAgent {
+  readonly did: string;
+  readonly identity: AgentIdentity;
+  readonly sessions: SessionManager;
+  readonly registry: RegistryClient;
+  readonly relay: RelayClient;
+  readonly handshake: TrustHandshake;
+  readonly #transport: RelayTrustTransport;
+  readonly #handlers = new Set<MessageHandler>();
+  readonly #opening = new Map<string, Promise<void>>();
+  readonly #now: () => number;
+  readonly #minTrustScore: number;
+  #upkeepTimer: ReturnType<typeof setInterval> | null = null;
+  #closed = false;
+
+  private constructor(args: {
+    identity: AgentIdentity;
+    sessions: SessionManager;
+    registry: RegistryClient;
+    relay: RelayClient;
+    handshake: TrustHandshake;
+    transport: RelayTrustTransport;
+    now: () => number;
+    minTrustScore: number;
+  }) {
+    this.identity = args.identity;
+    this.did = args.identity.did;
+    this.sessions = args.sessions;
+    this.registry = args.registry;
+    this.relay = args.relay;
+    this.handshake = args.handshake;
+    this.#transport = args.transport;
+    this.#now = args.now;
+    this.#minTrustScore = args.minTrustScore;
+  }
+
+  /** Loads or creates the identity, registers, publishes pre-keys and connects to the relay. */
+  static async create(options: MeshAgentOptions): Promise<MeshAgent> {
+    const crypto = options.crypto ?? getDefaultCryptoProvider();
+    const now = options.now ?? Date.now;
+    const stored = await options.store.getIdentity();
+    let self: AgentIdentity;
+    if (stored) {
+      self = await AgentIdentity.fromSeed(stored.seed, { crypto });
+      stored.seed.fill(0);
+    } else {
+      self = options.identity ?? (await AgentIdentity.generate({ crypto }));
+    }
+    // A given identity that differs from the stored one is refused here (IdentityMismatchError).
+    const sessions = await SessionManager.open({ store: options.store, identity: options.identity ?? self, crypto, locks: options.locks, now });
+    const registry = new RegistryClient({ baseUrl: options.registryUrl, identity: self, fetch: options.fetch, crypto, now });
+    const relay = new RelayClient({
+      url: options.relayUrl ?? options.registryUrl,
+      identity: self,
+      webSocket: options.webSocket,
+      crypto,
+      now,
+      unordered: (frame) => RelayTrustTransport.claims(frame),
+    });
+    const transport = new RelayTrustTransport(relay, { timeoutMs: options.handshakeTimeoutMs });
+    const minTrustScore = options.minTrustScore ?? 500;
+    const handshake = new TrustHandshake({
+      identity: self,
+      agentDid: self.did,
+      trustProvider: options.trustProvider ?? new RegistryTrustProvider(registry, { now }),
+      transport,
+      minTrustScore,
+      crypto,
+      now,
+      timeoutMs: options.handshakeTimeoutMs,
+    });
+    transport.listen(async (frame) => (await handshake.handleFrame(frame)) ?? handshake.errorFrame(frame, 'malformed', 'not a handshake request'));
+    const agent = new MeshAgent({ identity: self, sessions, registry, relay, handshake, transport, now, minTrustScore });
+    relay.onFrame((frame) => agent.#onFrame(frame));
+    try {
+      await registry.register({ capabilities: options.capabilities, metadata: options.metadata });
+      await agent.runUpkeep();
+      await relay.connect();
+    } catch (error) {
+      await agent.close();
+      throw error;
+    }
+    const every = options.upkeepIntervalMs ?? 60 * 60 * 1000;
+    if (every > 0) {
+      agent.#upkeepTimer = setInterval(() => void agent.runUpkeep().catch(() => undefined), every);
+      (agent.#upkeepTimer as { unref?: () => void }).unref?.();
+    }
+    return agent;
+  }
+
+  /** Called with every decrypted message; returns a function that removes the handler. */
+  onMessage(handler: MessageHandler): () => void {
+    this.#handlers.add(handler);
+    return () => this.#handlers.delete(handler);
+  }
+
+  /**
+   * Encrypts and sends `plaintext` to `peerDid`. The first time, verifies the peer (mutual
+   * handshake through the relay; the peer must be online for it), fetches its bundle and runs X3DH.
+   * Resolves with the relay frame id once the relay has taken the frame.
+   */
+  async send(peerDid: string, plaintext: Uint8Array | string): Promise<string> {
+    this.#assertOpen();
+    const bytes = typeof plaintext === 'string' ? utf8(plaintext) : plaintext;
+    await this.#ensureSession(peerDid);
+    const info = await this.sessions.getSession(peerDid);
+    const message = await this.sessions.send(peerDid, bytes);
+    const frame: Record<string, unknown> = { type: 'message', to: peerDid, ...message.toFrame() };
+    // Until the peer has answered, every message carries the establishment, so any of them opens the session.
+    if (info?.establishment) frame.x3dh = encodeEstablishment(info.establishment);
+    const receipt = await this.relay.send(frame as { type: string; to: string });
+    return receipt.id;
+  }
+
+  /** Tops up one-time pre-keys (fewer than 5 → at least 10) and rotates a signed pre-key older than 7 days. */
+  async runUpkeep(): Promise<{ rotated: boolean; uploaded: number }> {
+    const status = await this.registry.preKeyStatus();
+    const current = (await this.sessions.store.getSignedPreKeys()).find((k) => k.retiredAt === null);
+    const rotate = !current || this.#now() - current.createdAt >= 7 * DAY_MS;
+    if (rotate) await this.sessions.rotateSignedPreKey();
+    const fresh = status.oneTimePreKeys < 5 ? await this.sessions.generateOneTimePreKeys(10 - status.oneTimePreKeys) : [];
+    const bundle = await this.sessions.getPublicBundle();
+    if (!rotate && fresh.length === 0 && status.signedPreKey?.keyId === bundle.signedPreKeyId) return { rotated: false, uploaded: 0 };
+    const oneTimePreKeys: { keyId: number; publicKey: Bytes }[] = [];
+    for (const keyId of fresh) oneTimePreKeys.push({ keyId, publicKey: (await this.sessions.getPublicBundle(keyId)).oneTimePreKey! });
+    await this.registry.uploadPreKeys({
+      identityKey: bundle.identityKey,
+      identityKeyEd: bundle.identityKeyEd,
+      signedPreKey: { keyId: bundle.signedPreKeyId, publicKey: bundle.signedPreKey, signature: bundle.signedPreKeySignature },
+      oneTimePreKeys,
+    });
+    return { rotated: rotate, uploaded: fresh.length };
+  }
+
+  /** Disconnects and stops timers. Sessions stay in the store for the next start. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#upkeepTimer) clearInterval(this.#upkeepTimer);
+    this.#transport.close();
+    await this.relay.close();
+    this.sessions.close();
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  async #ensureSession(peerDid: string): Promise<void> {
+    if (await this.sessions.hasSession(peerDid)) return;
+    let opening = this.#opening.get(peerDid);
+    if (!opening) {
+      opening = this.#open(peerDid).finally(() => this.#opening.delete(peerDid));
+      this.#opening.set(peerDid, opening);
+    }
+    await opening;
+  }
+
+  async #open(peerDid: string): Promise<void> {
+    if (await this.sessions.hasSession(peerDid)) return;
+    const verification = await this.handshake.verifyPeer(peerDid);
+    const bundle = await this.registry.fetchBundle(peerDid);
+    if (!bundle) throw new TrustError('unknown_key', `${peerDid} has published no pre-keys`, { peerDid });
+    if (!equalKeys(bundle.identityKeyEd, verification.publicKey)) {
+      throw new TrustError('did_key_mismatch', `the bundle of ${peerDid} is not signed by the key its handshake proved`, { peerDid });
+    }
+    await this.sessions.initiate(peerDid, bundle, { associatedData: utf8(`${this.did}|${peerDid}`), trust: trustRecord(verification) });
+  }
+
+  async #onFrame(frame: RoutedFrame): Promise<void> {
+    if (await this.#transport.deliver(frame)) return;
+    if (frame.type !== 'message') return;
+    const message = EncryptedMessage.fromFrame(frame);
+    const x3dh = (frame as { x3dh?: unknown }).x3dh;
+    let plaintext: Bytes | null;
+    let opened = false;
+    if (x3dh) {
+      const establishment = decodeEstablishment(x3dh);
+      const known = await this.sessions.getSession(frame.from);
+      const retransmit = known !== null && known.role === 'responder';
+      // Gate before any X3DH work: the peer must pass the handshake at our threshold.
+      const verification = retransmit && this.handshake.cache.get(frame.from, this.#minTrustScore)
+        ? this.handshake.cache.get(frame.from, this.#minTrustScore)!
+        : await this.handshake.verifyPeer(frame.from);
+      plaintext = await this.sessions.accept(frame.from, establishment, {
+        firstMessage: message,
+        peerIdentityKeyEd: verification.publicKey,
+        associatedData: utf8(`${frame.from}|${this.did}`),
+        trust: trustRecord(verification),
+      });
+      opened = !retransmit;
+    } else {
+      plaintext = await this.sessions.receive(frame.from, message);
+    }
+    if (!plaintext) return;
+    const info: ReceivedMessage = { from: frame.from, id: frame.id, opened };
+    for (const handler of this.#handlers) await handler(frame.from, plaintext, info);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new AgentClosedError();
+  }
+}
+
+function equalKeys(a: Uint8Array, b: Uint8Array): boolean {
+  return getDefaultCryptoProvider().constantTimeEqual(a, b);
+}
+
+function trustRecord(v: PeerVerification): { score: number; threshold: number; verifiedAt: number } {
+  return { score: v.trustScore, threshold: v.threshold, verifiedAt: v.verifiedAt };
+}
