@@ -1,5 +1,6 @@
 import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.js';
 import { utf8, type Bytes } from '../encoding.js';
+import { AgentMeshError } from '../errors.js';
 import { AgentIdentity } from '../identity/agent-identity.js';
 import { decodeEstablishment, encodeEstablishment } from '../channel/establishment.js';
 import type { RoutedFrame } from '../net/frames.js';
@@ -9,7 +10,10 @@ import { RelayClient, type WebSocketFactory } from '../net/relay-client.js';
 import { SessionManager } from '../session/session-manager.js';
 import type { SessionLocks } from '../storage/locks.js';
 import type { AgentStore } from '../storage/store.js';
-import { TrustError } from '../trust/errors.js';
+import { TrustError, TrustTransportError } from '../trust/errors.js';
+import { RegistryError, RelayClosedError, RelayError } from '../net/errors.js';
+import { StorageError, StoreClosedError, StoreConflictError } from '../storage/errors.js';
+import { SessionManagerClosedError } from '../session/errors.js';
 import { TrustHandshake } from '../trust/handshake.js';
 import type { TrustProvider } from '../trust/provider.js';
 import type { PeerVerification } from '../trust/verification-cache.js';
@@ -55,6 +59,14 @@ export interface ReceivedMessage {
 
 export type MessageHandler = (from: string, plaintext: Bytes, info: ReceivedMessage) => void | Promise<void>;
 
+/** A frame that can never be delivered (tampered, replayed, from a refused peer, …); it is acknowledged and dropped. */
+export interface RejectedFrame {
+  readonly from: string;
+  readonly id: string;
+  readonly type: string;
+  readonly error: AgentMeshError;
+}
+
 /**
  * One object an application holds: identity, stores, registry and relay clients, trust handshake
  * and sessions. `send` to a new peer runs the mutual trust handshake, X3DH and the first message
@@ -70,6 +82,7 @@ export class MeshAgent {
   readonly handshake: TrustHandshake;
   readonly #transport: RelayTrustTransport;
   readonly #handlers = new Set<MessageHandler>();
+  readonly #rejectHandlers = new Set<(rejected: RejectedFrame) => void>();
   readonly #opening = new Map<string, Promise<void>>();
   readonly #now: () => number;
   readonly #minTrustScore: number;
@@ -134,7 +147,7 @@ export class MeshAgent {
     });
     transport.listen(async (frame) => (await handshake.handleFrame(frame)) ?? handshake.errorFrame(frame, 'malformed', 'not a handshake request'));
     const agent = new MeshAgent({ identity: self, sessions, registry, relay, handshake, transport, now, minTrustScore });
-    relay.onFrame((frame) => agent.#onFrame(frame));
+    relay.onFrame((frame) => agent.#onFrameSafely(frame));
     try {
       await registry.register({ capabilities: options.capabilities, metadata: options.metadata });
       await agent.runUpkeep();
@@ -155,6 +168,15 @@ export class MeshAgent {
   onMessage(handler: MessageHandler): () => void {
     this.#handlers.add(handler);
     return () => this.#handlers.delete(handler);
+  }
+
+  /**
+   * Called for every frame that can never be delivered. Such frames are acknowledged so that they
+   * are not redelivered; failures that may pass (storage, network) are not, and come back later.
+   */
+  onRejected(handler: (rejected: RejectedFrame) => void): () => void {
+    this.#rejectHandlers.add(handler);
+    return () => this.#rejectHandlers.delete(handler);
   }
 
   /**
@@ -230,6 +252,15 @@ export class MeshAgent {
     await this.sessions.initiate(peerDid, bundle, { associatedData: utf8(`${this.did}|${peerDid}`), trust: trustRecord(verification) });
   }
 
+  async #onFrameSafely(frame: RoutedFrame): Promise<void> {
+    try {
+      await this.#onFrame(frame);
+    } catch (error) {
+      if (!isPermanent(error)) throw error;
+      for (const handler of this.#rejectHandlers) handler({ from: frame.from, id: frame.id, type: frame.type, error });
+    }
+  }
+
   async #onFrame(frame: RoutedFrame): Promise<void> {
     if (await this.#transport.deliver(frame)) return;
     if (frame.type !== 'message') return;
@@ -264,6 +295,25 @@ export class MeshAgent {
     if (this.#closed) throw new AgentClosedError();
   }
 }
+
+/** Errors that a retry cannot fix: the frame itself, or its sender, is bad. */
+function isPermanent(error: unknown): error is AgentMeshError {
+  if (!(error instanceof AgentMeshError)) return false;
+  if (error instanceof TrustError) return !['transport', 'busy', 'provider_error'].includes(error.reason);
+  return !TRANSIENT.some((type) => error instanceof type);
+}
+
+const TRANSIENT = [
+  TrustTransportError,
+  StorageError,
+  StoreConflictError,
+  StoreClosedError,
+  RegistryError,
+  RelayError,
+  RelayClosedError,
+  AgentClosedError,
+  SessionManagerClosedError,
+];
 
 function equalKeys(a: Uint8Array, b: Uint8Array): boolean {
   return getDefaultCryptoProvider().constantTimeEqual(a, b);
