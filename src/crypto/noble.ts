@@ -6,7 +6,7 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 import type { Bytes } from '../encoding.js';
 import { AuthenticationError, InvalidKeyError } from '../errors.js';
-import type { CurveBackend, HashBackend } from './provider.js';
+import type { AeadBackend, CurveBackend, HashBackend } from './provider.js';
 
 export const nobleCurves: CurveBackend = {
   name: 'noble-curves',
@@ -72,6 +72,8 @@ export function aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array,
     throw new AuthenticationError();
   }
 }
+
+export const nobleAead: AeadBackend = { name: 'noble-aead', seal: aeadSeal, open: aeadOpen };
 
 export const constantTimeEqual = (a: Uint8Array, b: Uint8Array): boolean => equalBytes(a, b);
 

@@ -18,6 +18,22 @@ export interface CurveBackend {
   ed25519PublicKey(seed: Uint8Array): MaybePromise<Bytes>;
   ed25519Sign(seed: Uint8Array, message: Uint8Array): MaybePromise<Bytes>;
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): MaybePromise<boolean>;
+  /**
+   * A fresh X25519 pair from the backend's own generator. Used only when the provider has no
+   * injected random source (replayed randomness must go through `randomBytes`).
+   */
+  x25519GenerateKeyPair?(): MaybePromise<X25519KeyPair>;
+  /** Drops whatever the backend cached for this private key (called by `zeroize`). */
+  forget?(privateKey: Uint8Array): void;
+}
+
+/** ChaCha20-Poly1305 (IETF, 12-byte nonce). Implemented by noble or by node:crypto. */
+export interface AeadBackend {
+  readonly name: string;
+  /** Returns ciphertext || tag. */
+  seal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, associatedData: Uint8Array): Bytes;
+  /** Throws `AuthenticationError` when the tag does not verify. */
+  open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, associatedData: Uint8Array): Bytes;
 }
 
 /** Keyed hashing: HMAC-SHA256 and HKDF-SHA256. Implemented by noble or by WebCrypto. */

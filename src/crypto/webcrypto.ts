@@ -1,7 +1,8 @@
 import { concatBytes, fromBase64Any, type Bytes } from '../encoding.js';
 import { InvalidKeyError } from '../errors.js';
+import { PrivateKeyCache, PublicKeyCache } from './key-cache.js';
 import { rejectAllZero } from './noble.js';
-import type { CurveBackend, HashBackend } from './provider.js';
+import type { CurveBackend, HashBackend, X25519KeyPair } from './provider.js';
 
 // PKCS#8 wrappers for raw 32-byte private keys (RFC 8410): WebCrypto imports private curve keys
 // only as PKCS#8 or JWK.
@@ -25,14 +26,52 @@ function checkLength(bytes: Uint8Array, length: number, what: string): void {
   if (bytes.length !== length) throw new InvalidKeyError(`${what} must be ${length} bytes, got ${bytes.length}`);
 }
 
+// Imported keys, reused while the caller's bytes are unchanged (see key-cache.ts).
+const x25519Privates = new PrivateKeyCache<CryptoKey>();
+const ed25519Privates = new PrivateKeyCache<CryptoKey>();
+const x25519Publics = new PublicKeyCache<CryptoKey>();
+
 async function importX25519Private(privateKey: Uint8Array): Promise<CryptoKey> {
   checkLength(privateKey, 32, 'X25519 private key');
+  const cached = x25519Privates.get(privateKey);
+  if (cached) return cached;
   const pkcs8 = concatBytes(X25519_PKCS8_PREFIX, privateKey);
   try {
-    return await subtle().importKey('pkcs8', pkcs8, { name: 'X25519' }, false, ['deriveBits']);
+    const key = await subtle().importKey('pkcs8', pkcs8, { name: 'X25519' }, false, ['deriveBits']);
+    x25519Privates.set(privateKey, key);
+    return key;
   } finally {
     pkcs8.fill(0);
   }
+}
+
+async function importX25519Public(publicKey: Uint8Array): Promise<CryptoKey> {
+  const cached = x25519Publics.get(publicKey);
+  if (cached) return cached;
+  const key = await subtle().importKey('raw', asBuffer(publicKey), { name: 'X25519' }, true, []);
+  x25519Publics.set(publicKey, key);
+  return key;
+}
+
+/**
+ * generateKey, then the raw private scalar out of its PKCS#8 form; the CryptoKey is cached for it.
+ * A runtime whose PKCS#8 export has another layout falls back to drawing 32 bytes and importing.
+ */
+async function generateX25519(): Promise<X25519KeyPair> {
+  const pair = (await subtle().generateKey({ name: 'X25519' }, true, ['deriveBits'])) as CryptoKeyPair;
+  const [pkcs8, raw] = await Promise.all([subtle().exportKey('pkcs8', pair.privateKey), subtle().exportKey('raw', pair.publicKey)]);
+  const der = new Uint8Array(pkcs8);
+  try {
+    if (der.length === 48 && X25519_PKCS8_PREFIX.every((b, i) => der[i] === b) && raw.byteLength === 32) {
+      const privateKey = der.slice(16) as Bytes;
+      x25519Privates.set(privateKey, pair.privateKey);
+      return { privateKey, publicKey: new Uint8Array(raw) as Bytes };
+    }
+  } finally {
+    der.fill(0);
+  }
+  const privateKey = globalThis.crypto.getRandomValues(new Uint8Array(32)) as Bytes;
+  return { privateKey, publicKey: await x25519WebCrypto(privateKey, X25519_BASE_POINT) };
 }
 
 async function x25519WebCrypto(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Bytes> {
@@ -40,7 +79,7 @@ async function x25519WebCrypto(privateKey: Uint8Array, publicKey: Uint8Array): P
   const priv = await importX25519Private(privateKey);
   let out: ArrayBuffer;
   try {
-    const pub = await subtle().importKey('raw', asBuffer(publicKey), { name: 'X25519' }, true, []);
+    const pub = await importX25519Public(publicKey);
     out = await subtle().deriveBits({ name: 'X25519', public: pub }, priv, 256);
   } catch (cause) {
     throw new InvalidKeyError(`X25519 failed: ${(cause as Error).message} (low-order or malformed key)`);
@@ -50,9 +89,13 @@ async function x25519WebCrypto(privateKey: Uint8Array, publicKey: Uint8Array): P
 
 async function importEd25519Private(seed: Uint8Array): Promise<CryptoKey> {
   checkLength(seed, 32, 'Ed25519 seed');
+  const cached = ed25519Privates.get(seed);
+  if (cached) return cached;
   const pkcs8 = concatBytes(ED25519_PKCS8_PREFIX, seed);
   try {
-    return await subtle().importKey('pkcs8', pkcs8, { name: 'Ed25519' }, true, ['sign']);
+    const key = await subtle().importKey('pkcs8', pkcs8, { name: 'Ed25519' }, true, ['sign']);
+    ed25519Privates.set(seed, key);
+    return key;
   } finally {
     pkcs8.fill(0);
   }
@@ -64,6 +107,11 @@ export const webCryptoCurves: CurveBackend = {
     return x25519WebCrypto(privateKey, X25519_BASE_POINT);
   },
   x25519: x25519WebCrypto,
+  x25519GenerateKeyPair: generateX25519,
+  forget(privateKey) {
+    x25519Privates.forget(privateKey);
+    ed25519Privates.forget(privateKey);
+  },
   async ed25519PublicKey(seed) {
     const key = await importEd25519Private(seed);
     const jwk = await subtle().exportKey('jwk', key);
