@@ -11,14 +11,18 @@
 import {
   CRYPTO_PRESETS,
   createCryptoProvider,
+  defaultCryptoPreset,
   getDefaultCryptoProvider,
   webCryptoCurvesSupported,
   type CryptoPreset,
+  type CryptoProviderOptions,
 } from '../src/crypto/index.js';
+import { floorContender } from './floor.js';
 import { formatRate, formatRatio, formatTable, summarize, type Summary } from './stats.js';
+import { evaluateTargets, targetCell, type TargetCheck } from './targets.js';
 import { WORKLOADS, type WorkloadId, type WorkloadResult, type WorkloadSpec } from './workloads.js';
 
-/** Something measured: ours with one crypto backend, or (later) a peer implementation. */
+/** Something measured: ours with one crypto backend, a floor, or a peer implementation. */
 export interface Contender {
   readonly id: string;
   readonly label: string;
@@ -28,7 +32,18 @@ export interface Contender {
   readonly workloads: Partial<Record<WorkloadId, (iterations: number) => Promise<WorkloadResult>>>;
 }
 
+/**
+ * Every preset this runtime has: the static ones, plus `node` where the Node backend is loaded
+ * (bench/run.ts loads it first, as the package's Node entry point does).
+ */
 export const PRESETS = Object.keys(CRYPTO_PRESETS) as CryptoPreset[];
+
+function describePreset(preset: CryptoPreset, nativeCurves: boolean): string {
+  const { curves, hashes, aead } = (CRYPTO_PRESETS as Record<string, CryptoProviderOptions>)[preset]!;
+  const nameOf = (b: unknown) => (typeof b === 'string' ? b : (b as { name: string }).name.replace(/-.*/, ''));
+  const curvesUsed = curves === 'auto' ? `${nativeCurves ? 'webcrypto' : 'noble'} (auto)` : nameOf(curves);
+  return `curves ${curvesUsed}, hashes ${nameOf(hashes)}, aead ${aead ? nameOf(aead) : 'noble'}`;
+}
 
 /** Ours, once per crypto backend preset. The preset the SDK uses by default is marked. */
 export async function ourContenders(presets: readonly CryptoPreset[] = PRESETS): Promise<Contender[]> {
@@ -36,17 +51,26 @@ export async function ourContenders(presets: readonly CryptoPreset[] = PRESETS):
   const nativeCurves = await webCryptoCurvesSupported();
   return presets.map((preset) => {
     const crypto = createCryptoProvider(preset);
-    const { curves, hashes } = CRYPTO_PRESETS[preset];
-    const curvesUsed = curves === 'auto' ? `${nativeCurves ? 'webcrypto' : 'noble'} (auto)` : curves;
     const workloads: Contender['workloads'] = {};
     for (const w of WORKLOADS) workloads[w.id] = (iterations) => w.run(crypto, iterations);
     return {
       id: preset,
       label: crypto.name === defaultName ? `ours: ${preset} (default)` : `ours: ${preset}`,
-      detail: `curves ${curvesUsed}, hashes ${hashes}`,
+      detail: describePreset(preset, nativeCurves),
       workloads,
     };
   });
+}
+
+/** The floor (bare primitives, see floor.ts) on each preset's provider. */
+export async function floorContenders(presets: readonly CryptoPreset[] = PRESETS): Promise<Contender[]> {
+  const nativeCurves = await webCryptoCurvesSupported();
+  return presets.map((preset) => floorContender(preset, createCryptoProvider(preset), describePreset(preset, nativeCurves)));
+}
+
+/** The preset ours uses by default in this runtime. */
+export function defaultPreset(): CryptoPreset {
+  return defaultCryptoPreset();
 }
 
 export interface BenchOptions {
@@ -58,8 +82,10 @@ export interface BenchOptions {
   sampleMs?: number;
   /** Fixed iterations per sample instead of calibrating (smoke runs). */
   iterations?: number;
-  /** Contender whose medians are the 1.00× reference (default: the one with id `baseline`). */
+  /** Contender whose medians are the 1.00× reference (default: ours with this runtime's default preset). */
   referenceId?: string;
+  /** Our contender the issue's targets are checked for (default: the reference). */
+  defaultId?: string;
   onProgress?: (message: string) => void;
 }
 
@@ -76,19 +102,20 @@ export interface BenchResult {
   readonly rounds: number;
   readonly sampleMs: number;
   readonly referenceId: string;
+  readonly defaultId: string;
   readonly measurements: Measurement[];
   readonly seconds: number;
 }
 
 const MAX_ITERATIONS = 1_000_000;
 
-async function sample(run: (iterations: number) => Promise<WorkloadResult>, iterations: number): Promise<number> {
+async function sample(run: (iterations: number) => Promise<WorkloadResult>, iterations: number, scale = 1): Promise<number> {
   (globalThis as { gc?: () => void }).gc?.();
   const r = await run(iterations);
   if (r.operations !== iterations || !(r.seconds > 0)) {
     throw new Error(`workload reported ${r.operations} operations in ${r.seconds} s for ${iterations} iterations`);
   }
-  return r.operations / r.seconds;
+  return (r.operations / r.seconds) * scale;
 }
 
 /** Warm-up, then the iteration count whose run takes about `sampleMs`. */
@@ -112,7 +139,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
   const workloads = options.workloads ?? WORKLOADS;
   const rounds = options.rounds ?? 7;
   const sampleMs = options.sampleMs ?? 250;
-  const referenceId = options.referenceId ?? 'baseline';
+  const referenceId = options.referenceId ?? defaultCryptoPreset();
   const log = options.onProgress ?? (() => {});
   const started = performance.now();
 
@@ -132,18 +159,18 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const group = measurements.filter((m) => m.workload === workload);
       for (let k = 0; k < group.length; k++) {
         const m = group[(k + round) % group.length]!;
-        m.samples.push(await sample(m.contender.workloads[workload.id]!, m.iterations));
+        m.samples.push(await sample(m.contender.workloads[workload.id]!, m.iterations, workload.scale));
       }
     }
     log(`round ${round + 1}/${rounds} done`);
   }
   for (const m of measurements) m.summary = summarize(m.samples);
-  return { rounds, sampleMs, referenceId, measurements, seconds: (performance.now() - started) / 1000 };
+  return { rounds, sampleMs, referenceId, defaultId: options.defaultId ?? referenceId, measurements, seconds: (performance.now() - started) / 1000 };
 }
 
 /** The results table: one row per (workload, contender), ratios against the reference. */
-export function formatResults(result: BenchResult): string {
-  const header = ['workload', 'implementation', 'backends', 'median', 'min–max', 'unit', `vs ${result.referenceId}`];
+export function formatResults(result: BenchResult, checks: readonly TargetCheck[] = evaluateTargets(result)): string {
+  const header = ['workload', 'implementation', 'backends', 'median', 'min–max', 'unit', `vs ${result.referenceId}`, 'targets (same run)'];
   const rows: string[][] = [];
   const workloads = [...new Set(result.measurements.map((m) => m.workload))];
   for (const workload of workloads) {
@@ -159,10 +186,11 @@ export function formatResults(result: BenchResult): string {
         `${formatRate(s.min)}–${formatRate(s.max)}`,
         workload.unit,
         formatRatio(s.median / reference),
+        targetCell(checks, workload.id, m.contender.id),
       ]);
     });
   }
-  return formatTable(header, rows, ['left', 'left', 'left', 'right', 'right', 'left', 'right']);
+  return formatTable(header, rows, ['left', 'left', 'left', 'right', 'right', 'left', 'right', 'left']);
 }
 
 /** Machine-readable form of the results (for BENCHMARKS.md and comparisons across runs). */
@@ -171,7 +199,9 @@ export function resultsJson(result: BenchResult): unknown {
     rounds: result.rounds,
     sampleMs: result.sampleMs,
     reference: result.referenceId,
+    default: result.defaultId,
     seconds: result.seconds,
+    targets: evaluateTargets(result).map((c) => ({ ...c, met: c.met })),
     results: result.measurements.map((m) => ({
       workload: m.workload.id,
       unit: m.workload.unit,

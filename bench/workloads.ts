@@ -9,7 +9,7 @@
 import { decodeEstablishment, encodeEstablishment } from '../src/channel/establishment.js';
 import { SecureChannel } from '../src/channel/secure-channel.js';
 import type { CryptoProvider } from '../src/crypto/index.js';
-import { concatBytes } from '../src/encoding.js';
+import { concatBytes, fromHex, toHex } from '../src/encoding.js';
 import { decodeBundle, encodeBundle } from '../src/x3dh/bundle.js';
 import { X3DHKeyManager } from '../src/x3dh/key-manager.js';
 
@@ -24,6 +24,7 @@ export interface WorkloadResult {
 export type Workload = (crypto: CryptoProvider, iterations: number) => Promise<WorkloadResult>;
 
 export const MESSAGE_SIZE = 1024;
+export const BULK_SIZE = 65536;
 
 const now = (): number => performance.now();
 
@@ -31,22 +32,24 @@ function checkIterations(iterations: number): void {
   if (!Number.isInteger(iterations) || iterations < 1) throw new RangeError(`iterations must be a positive integer, got ${iterations}`);
 }
 
-/** A 1 KiB payload whose first 4 bytes carry the message index, so each delivery can be checked. */
-function payload(): Uint8Array {
-  const p = new Uint8Array(MESSAGE_SIZE);
+/** A payload (1 KiB unless told) whose first 4 bytes carry the message index, so each delivery can be checked. */
+export function payload(size = MESSAGE_SIZE): Uint8Array {
+  const p = new Uint8Array(size);
   for (let i = 0; i < p.length; i++) p[i] = (i * 131 + 7) & 0xff;
   return p;
 }
 
-function stamp(p: Uint8Array, i: number): void {
+export function stamp(p: Uint8Array, i: number): void {
   new DataView(p.buffer, p.byteOffset, 4).setUint32(0, i);
 }
 
-function checkStamp(p: Uint8Array, i: number, what: string): void {
-  if (p.length !== MESSAGE_SIZE || new DataView(p.buffer, p.byteOffset, 4).getUint32(0) !== i) {
+export function checkStamp(p: Uint8Array, i: number, what: string, size = MESSAGE_SIZE): void {
+  if (p.length !== size || new DataView(p.buffer, p.byteOffset, 4).getUint32(0) !== i) {
     throw new Error(`${what}: message ${i} did not decrypt to what was sent`);
   }
 }
+
+export { checkIterations };
 
 /** An agent identity (fresh Ed25519 seed) with its X3DH key manager. */
 export async function newAgent(crypto: CryptoProvider): Promise<X3DHKeyManager> {
@@ -68,23 +71,87 @@ export async function openChannelPair(crypto: CryptoProvider): Promise<[SecureCh
   return [a, b];
 }
 
-/**
- * 1 KiB one-way: A encrypts and serializes, B parses and decrypts; one symmetric chain step per
- * message on each side, no DH. Operations = messages.
- */
-export async function oneWay1KiB(crypto: CryptoProvider, iterations: number): Promise<WorkloadResult> {
+async function oneWay(crypto: CryptoProvider, iterations: number, size: number): Promise<WorkloadResult> {
   checkIterations(iterations);
   const [a, b] = await openChannelPair(crypto);
-  const p = payload();
+  const p = payload(size);
   const t0 = now();
   for (let i = 0; i < iterations; i++) {
     stamp(p, i);
     const wire = (await a.send(p)).serialize();
-    checkStamp(await b.receive(wire), i, 'one-way');
+    checkStamp(await b.receive(wire), i, 'one-way', size);
   }
   const seconds = (now() - t0) / 1000;
   await Promise.all([a.close(), b.close()]);
   return { operations: iterations, seconds };
+}
+
+/**
+ * 1 KiB one-way: A encrypts and serializes, B parses and decrypts; one symmetric chain step per
+ * message on each side, no DH. Operations = messages.
+ */
+export function oneWay1KiB(crypto: CryptoProvider, iterations: number): Promise<WorkloadResult> {
+  return oneWay(crypto, iterations, MESSAGE_SIZE);
+}
+
+/** 64 KiB one-way, as `oneWay1KiB`; the table shows it in MB/s. Operations = messages. */
+export function bulk64KiB(crypto: CryptoProvider, iterations: number): Promise<WorkloadResult> {
+  return oneWay(crypto, iterations, BULK_SIZE);
+}
+
+/** A channel as an agent persists it: JSON text of its snapshot (byte fields as hex). */
+export function saveChannel(channel: SecureChannel): string {
+  const s = channel.snapshot();
+  return JSON.stringify({
+    ad: toHex(s.associatedData),
+    local: toHex(s.localIdentityKey),
+    remote: toHex(s.remoteIdentityKey),
+    count: s.messageCount,
+    state: s.state,
+  });
+}
+
+export function loadChannel(text: string, crypto: CryptoProvider): SecureChannel {
+  const j = JSON.parse(text) as { ad: string; local: string; remote: string; count: number; state: never };
+  return SecureChannel.restore(
+    { associatedData: fromHex(j.ad), localIdentityKey: fromHex(j.local), remoteIdentityKey: fromHex(j.remote), messageCount: j.count, state: j.state },
+    { crypto },
+  );
+}
+
+/**
+ * Persisted: before every message the sender and the receiver restore their channel from its
+ * saved JSON text, and after it they save it again and close (wipe) the live copy, as an agent
+ * that keeps no session in memory between messages does. `pingPong` alternates the direction.
+ */
+async function persisted(crypto: CryptoProvider, iterations: number, pingPong: boolean): Promise<WorkloadResult> {
+  checkIterations(iterations);
+  const [a0, b0] = await openChannelPair(crypto);
+  const saved = [saveChannel(a0), saveChannel(b0)];
+  await Promise.all([a0.close(), b0.close()]);
+  const p = payload();
+  const t0 = now();
+  for (let i = 0; i < iterations; i++) {
+    const [from, to] = pingPong && i % 2 === 1 ? [1, 0] : [0, 1];
+    stamp(p, i);
+    const sender = loadChannel(saved[from]!, crypto);
+    const wire = (await sender.send(p)).serialize();
+    saved[from] = saveChannel(sender);
+    await sender.close();
+    const receiver = loadChannel(saved[to]!, crypto);
+    checkStamp(await receiver.receive(wire), i, pingPong ? 'ping-pong persisted' : 'one-way persisted');
+    saved[to] = saveChannel(receiver);
+    await receiver.close();
+  }
+  return { operations: iterations, seconds: (now() - t0) / 1000 };
+}
+
+export function oneWay1KiBPersisted(crypto: CryptoProvider, iterations: number): Promise<WorkloadResult> {
+  return persisted(crypto, iterations, false);
+}
+
+export function pingPong1KiBPersisted(crypto: CryptoProvider, iterations: number): Promise<WorkloadResult> {
+  return persisted(crypto, iterations, true);
 }
 
 /**
@@ -145,13 +212,23 @@ export async function sessionSetup(crypto: CryptoProvider, iterations: number): 
   return { operations: iterations, seconds };
 }
 
-export type WorkloadId = 'one-way-1k' | 'ping-pong-1k' | 'session-setup';
+export type WorkloadId =
+  | 'one-way-1k'
+  | 'ping-pong-1k'
+  | 'session-setup'
+  | 'bulk-64k'
+  | 'one-way-1k-persisted'
+  | 'ping-pong-1k-persisted';
 
 export interface WorkloadSpec {
   readonly id: WorkloadId;
   readonly title: string;
-  /** Unit of the rate printed: operations per second. */
+  /** Unit of the rate printed. */
   readonly unit: string;
+  /** Printed rate = operations per second × scale (default 1); 64 KiB messages print as MB/s. */
+  readonly scale?: number;
+  /** For a persisted variant: the in-memory workload it is compared with. */
+  readonly inMemory?: WorkloadId;
   readonly run: Workload;
 }
 
@@ -160,4 +237,19 @@ export const WORKLOADS: readonly WorkloadSpec[] = [
   { id: 'one-way-1k', title: '1 KiB one-way encrypt+decrypt', unit: 'msg/s', run: oneWay1KiB },
   { id: 'ping-pong-1k', title: '1 KiB ping-pong (DH step every message)', unit: 'msg/s', run: pingPong1KiB },
   { id: 'session-setup', title: 'session setup (bundle, X3DH, first message, reply)', unit: 'setups/s', run: sessionSetup },
+  { id: 'bulk-64k', title: '64 KiB one-way encrypt+decrypt', unit: 'MB/s', scale: BULK_SIZE / 1e6, run: bulk64KiB },
+  {
+    id: 'one-way-1k-persisted',
+    title: '1 KiB one-way, state restored+saved around every message',
+    unit: 'msg/s',
+    inMemory: 'one-way-1k',
+    run: oneWay1KiBPersisted,
+  },
+  {
+    id: 'ping-pong-1k-persisted',
+    title: '1 KiB ping-pong, state restored+saved around every message',
+    unit: 'msg/s',
+    inMemory: 'ping-pong-1k',
+    run: pingPong1KiBPersisted,
+  },
 ];

@@ -114,7 +114,8 @@ export class DoubleRatchet {
     if (!s.chainKeySend) throw new RatchetStateError('no sending chain yet: the responder sends only after it has received');
     if (s.sendMessageNumber >= 0xffffffff) throw new RatchetStateError('sending chain exhausted');
     const header = { dhPublicKey: s.dhSelfPublic, previousChainLength: s.previousSendChainLength, messageNumber: s.sendMessageNumber };
-    const [messageKey, nextChainKey] = await kdfChain(this.#crypto, s.chainKeySend);
+    const chain = kdfChain(this.#crypto, s.chainKeySend);
+    const [messageKey, nextChainKey] = chain instanceof Promise ? await chain : chain;
     const nonce = this.#crypto.randomBytes(NONCE_LENGTH);
     const sealed = this.#crypto.aeadSeal(messageKey, nonce, plaintext, concatBytes(associatedData, encodeHeader(header)));
     messageKey.fill(0);
@@ -133,8 +134,9 @@ export class DoubleRatchet {
     const nonce = message.ciphertext.subarray(0, NONCE_LENGTH);
     const sealed = message.ciphertext.subarray(NONCE_LENGTH);
 
-    const cachedId = skippedKeyId(dhPublicKey, messageNumber);
-    const cached = s.skippedKeys.get(cachedId);
+    // The id is a hex string: build it only when there are skipped keys to look up.
+    const cachedId = s.skippedKeys.size > 0 ? skippedKeyId(dhPublicKey, messageNumber) : '';
+    const cached = s.skippedKeys.size > 0 ? s.skippedKeys.get(cachedId) : undefined;
     if (cached) {
       const plaintext = crypto.aeadOpen(cached, nonce, sealed, aad);
       s.skippedKeys.delete(cachedId);
@@ -166,7 +168,8 @@ export class DoubleRatchet {
         throw new TooManySkippedMessagesError(`too many skipped messages (${until - recvN} > ${s.maxSkip})`);
       }
       while (recvN < until) {
-        const [mk, next] = await kdfChain(crypto, chainRecv);
+        const step = kdfChain(crypto, chainRecv);
+        const [mk, next] = step instanceof Promise ? await step : step;
         newSkipped.push([skippedKeyId(remote!, recvN), track(mk)]);
         chainRecv = track(next);
         recvN += 1;
@@ -183,27 +186,36 @@ export class DoubleRatchet {
         remote = copyBytes(dhPublicKey);
         const dhRecv = track(await crypto.x25519(selfPair.privateKey, remote));
         [rootKey, chainRecv] = (await kdfRoot(crypto, rootKey, dhRecv)).map(track) as [Bytes, Bytes];
-        const pair = await crypto.x25519GenerateKeyPair();
-        track(pair.privateKey);
-        selfPair = pair;
-        const dhSend = track(await crypto.x25519(pair.privateKey, remote));
-        [rootKey, chainSend] = (await kdfRoot(crypto, rootKey, dhSend)).map(track) as [Bytes, Bytes];
       }
-      await skipUntil(messageNumber);
-      const [messageKey, next] = await kdfChain(crypto, chainRecv!);
+      // skipUntil does nothing unless there is something to skip; spare the call (a Promise) then.
+      if (chainRecv !== null && recvN < messageNumber) await skipUntil(messageNumber);
+      const step = kdfChain(crypto, chainRecv!);
+      const [messageKey, next] = step instanceof Promise ? await step : step;
       track(messageKey);
       chainRecv = track(next);
       recvN += 1;
       plaintext = crypto.aeadOpen(messageKey, nonce, sealed, aad);
+      if (!sameChain) {
+        // Our next ratchet pair only once the message is authentic: a forgery draws no randomness,
+        // so it cannot change which keys this ratchet generates later.
+        const pair = await crypto.x25519GenerateKeyPair();
+        track(pair.privateKey);
+        selfPair = pair;
+        const dhSend = track(await crypto.x25519(pair.privateKey, remote!));
+        [rootKey, chainSend] = (await kdfRoot(crypto, rootKey, dhSend)).map(track) as [Bytes, Bytes];
+      }
     } catch (error) {
       for (const b of created) b.fill(0);
       throw error;
     }
 
     // Commit. Zero what the new state no longer holds, and the draft's intermediates.
-    const kept = new Set<Bytes | null>([rootKey, chainRecv, chainSend, selfPair.privateKey, ...newSkipped.map(([, k]) => k)]);
-    for (const old of [s.rootKey, s.chainKeyRecv, s.chainKeySend, s.dhSelfPrivate]) if (old && !kept.has(old)) old.fill(0);
-    for (const b of created) if (!kept.has(b)) b.fill(0);
+    const kept: (Bytes | null)[] = [rootKey, chainRecv, chainSend, selfPair.privateKey];
+    for (const [, k] of newSkipped) kept.push(k);
+    const keep = kept.length > 16 ? new Set(kept) : kept;
+    const isKept = (b: Bytes | null) => (keep instanceof Set ? keep.has(b) : keep.includes(b));
+    for (const old of [s.rootKey, s.chainKeyRecv, s.chainKeySend, s.dhSelfPrivate]) if (old && !isKept(old)) old.fill(0);
+    for (const b of created) if (!isKept(b)) b.fill(0);
     s.dhRemotePublic = remote;
     s.rootKey = rootKey;
     s.chainKeyRecv = chainRecv;

@@ -9,6 +9,7 @@ export {
   SessionManager,
   type AcceptOptions,
   type InitiateOptions,
+  type RatchetInfo,
   type SessionInfo,
   type SessionManagerOptions,
 } from './session-manager.js';

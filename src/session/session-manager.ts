@@ -1,7 +1,8 @@
 import { decodeEstablishment, type ChannelEstablishment, type EstablishmentJson } from '../channel/establishment.js';
 import { SecureChannel } from '../channel/secure-channel.js';
 import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.js';
-import { copyBytes, type Bytes } from '../encoding.js';
+import { copyBytes, fromHex, type Bytes } from '../encoding.js';
+import type { RatchetStateDict } from '../ratchet/state.js';
 import { AuthenticationError, InvalidKeyError, PreKeyNotFoundError, RatchetStateError } from '../errors.js';
 import { AgentIdentity } from '../identity/agent-identity.js';
 import { checkDidKey, parseDid } from '../identity/did.js';
@@ -78,6 +79,24 @@ export interface SessionInfo {
   readonly revision: number;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /** The ratchet's public counters and keys (for diagnostics and UIs; nothing secret). */
+  readonly ratchet: RatchetInfo;
+}
+
+/** Public view of a session's Double Ratchet: counters and the current DH ratchet keys. */
+export interface RatchetInfo {
+  /** Messages sent in the current sending chain (the next one's `n`). */
+  readonly sendCount: number;
+  /** Messages received in the current receiving chain. */
+  readonly receiveCount: number;
+  /** Length of the previous sending chain (the `pn` of the next message). */
+  readonly previousSendCount: number;
+  /** Our current ratchet public key; it changes at every DH step. */
+  readonly dhPublicKey: Bytes;
+  /** The peer's current ratchet public key (null until the peer's first message, for initiators). */
+  readonly remoteDhPublicKey: Bytes | null;
+  /** Message keys kept for messages not yet received. */
+  readonly skippedKeys: number;
 }
 
 /**
@@ -438,6 +457,7 @@ export class SessionManager {
       revision: record.revision,
       createdAt: record.createdAt,
       updatedAt: record.updatedAt,
+      ratchet: ratchetInfo(primary!.state),
     };
   }
 
@@ -613,6 +633,17 @@ async function firstThatDecrypts(channels: readonly SecureChannel[], message: En
     }
   }
   throw firstError ?? new AuthenticationError();
+}
+
+function ratchetInfo(state: RatchetStateDict): RatchetInfo {
+  return {
+    sendCount: state.send_message_number,
+    receiveCount: state.recv_message_number,
+    previousSendCount: state.previous_send_chain_length,
+    dhPublicKey: fromHex(state.dh_self_public),
+    remoteDhPublicKey: state.dh_remote_public ? fromHex(state.dh_remote_public) : null,
+    skippedKeys: Object.keys(state.skipped_keys ?? {}).length,
+  };
 }
 
 function toMessage(message: EncryptedMessage | Uint8Array): EncryptedMessage {

@@ -1,5 +1,7 @@
 import { shake256 } from '@noble/hashes/sha3.js';
-import { createCryptoProvider, CRYPTO_PRESETS, type CryptoPreset, type CryptoProvider } from '../../src/crypto/index.js';
+import { createCryptoProvider, CRYPTO_PRESETS, type CryptoPreset, type CryptoProvider, type CryptoProviderOptions } from '../../src/crypto/index.js';
+// Registers the `node` preset (node:crypto), so that every vector runs under it too.
+import '../../src/crypto/node.js';
 import { concatBytes, fromHex } from '../../src/encoding.js';
 import identity from '../vectors/identity.json' with { type: 'json' };
 import negative from '../vectors/negative.json' with { type: 'json' };
@@ -30,7 +32,7 @@ export function recordedRandom(seedHex: string): { next: (length: number) => Uin
 /** A provider of the given preset whose randomness replays a recorded stream. */
 export function replayProvider(preset: CryptoPreset, seedHex: string): CryptoProvider & { draws: () => number } {
   const rng = recordedRandom(seedHex);
-  const provider = createCryptoProvider({ ...CRYPTO_PRESETS[preset], random: rng.next });
+  const provider = createCryptoProvider({ ...(CRYPTO_PRESETS as Record<string, CryptoProviderOptions>)[preset], random: rng.next });
   return Object.assign(provider, { draws: () => rng.draws });
 }
 
