@@ -323,19 +323,31 @@ export class AgentPanel {
 
   // ── log ─────────────────────────────────────────────────────────────────────────────────────
 
+  /** The conversation as every tab of this agent logged it (each tab writes only its own key: no lost updates). */
   log(): LogEntry[] {
-    try {
-      return JSON.parse(localStorage.getItem(`${this.#prefix}log`) ?? '[]') as LogEntry[];
-    } catch {
-      return [];
+    const all: LogEntry[] = [];
+    for (const key of Object.keys(localStorage)) {
+      if (!key.startsWith(`${this.#prefix}log:`)) continue;
+      try {
+        all.push(...(JSON.parse(localStorage.getItem(key) ?? '[]') as LogEntry[]));
+      } catch {
+        // A damaged key: skip it.
+      }
     }
+    return all.sort((a, b) => a.at - b.at);
   }
 
   #log(entry: Omit<LogEntry, 'at' | 'tab'>): void {
-    const all = this.log();
-    all.push({ ...entry, at: Date.now(), tab: this.#ctx.tab });
-    while (all.length > 300) all.shift();
-    localStorage.setItem(`${this.#prefix}log`, JSON.stringify(all));
+    const key = `${this.#prefix}log:${this.#ctx.tab}`;
+    let mine: LogEntry[] = [];
+    try {
+      mine = JSON.parse(localStorage.getItem(key) ?? '[]') as LogEntry[];
+    } catch {
+      mine = [];
+    }
+    mine.push({ ...entry, at: Date.now(), tab: this.#ctx.tab });
+    while (mine.length > 300) mine.shift();
+    localStorage.setItem(key, JSON.stringify(mine));
     this.renderLog();
     this.#ctx.changed();
   }

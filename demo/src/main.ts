@@ -198,11 +198,17 @@ function row(k: string, v: string): HTMLTableRowElement {
 
 // ── edge panel ────────────────────────────────────────────────────────────────────────────────
 
+let edgeShown = '';
+
 function renderEdge(): void {
   const section = document.getElementById('edge')!;
   section.hidden = !edge;
   if (!edge) return;
   const e = edge;
+  // Re-render only on change: keeps focus on the restart button and the DOM stable.
+  const key = JSON.stringify(e);
+  if (key === edgeShown) return;
+  edgeShown = key;
   document.getElementById('edge-body')!.replaceChildren(
     h('p', {}, 'An agent hosted by a Durable Object: identity and sessions in Durable Object storage through the SDK. It answers every message with a receipt it signs — pick “Edge agent” in a “To” list.'),
     h('dl', { class: 'facts' },

@@ -24,7 +24,8 @@ async function main(): Promise<{ results: CaseResult[]; userAgent: string }> {
     out.append(li);
   });
   const failed = results.filter((r) => r.status === 'failed').length;
-  status.textContent = `${results.length - failed} passed, ${failed} failed in ${navigator.userAgent}`;
+  const skipped = results.filter((r) => r.status === 'skipped').length;
+  status.textContent = `${results.length - failed - skipped} passed, ${failed} failed, ${skipped} skipped in ${navigator.userAgent}`;
   return { results, userAgent: navigator.userAgent };
 }
 

@@ -8,6 +8,7 @@ import {
   nobleHashes,
 } from './noble.js';
 import type { AeadBackend, CryptoProvider, CurveBackend, HashBackend, RandomSource, X25519KeyPair } from './provider.js';
+import { PublicKeyCache } from './key-cache.js';
 import { webCryptoCurves, webCryptoCurvesSupported, webCryptoHashes } from './webcrypto.js';
 
 export type { AeadBackend, CryptoProvider, CurveBackend, HashBackend, MaybePromise, RandomSource, X25519KeyPair } from './provider.js';
@@ -29,7 +30,10 @@ export interface CryptoProviderOptions {
   random?: RandomSource;
 }
 
-/** Named backend combinations; `fast` is the default everywhere (see BENCHMARKS.md). */
+/**
+ * Named backend combinations; `fast` is the default in browsers and workerd, `node` (registered by
+ * the package's Node entry point, see `CryptoPreset`) the default under Node (see BENCHMARKS.md).
+ */
 export const CRYPTO_PRESETS = {
   /** WebCrypto HKDF/HMAC with noble X25519/Ed25519 and noble ChaCha20-Poly1305. */
   baseline: { curves: 'noble', hashes: 'webcrypto' },
@@ -186,7 +190,7 @@ export function createCryptoProvider(options: CryptoProviderOptions | CryptoPres
     ed25519PublicKey: (s) => curves.ed25519PublicKey(s),
     ed25519Sign: (s, m) => curves.ed25519Sign(s, m),
     ed25519Verify: (p, m, s) => curves.ed25519Verify(p, m, s),
-    ed25519ToX25519Public,
+    ed25519ToX25519Public: ed25519ToX25519PublicCached,
     ed25519ToX25519Private,
     hmacSha256: (k, d) => hashes.hmacSha256(k, d),
     hkdfSha256: (i, s, n, l) => hashes.hkdfSha256(i, s, n, l),
@@ -201,6 +205,20 @@ export function createCryptoProvider(options: CryptoProviderOptions | CryptoPres
       }
     },
   };
+}
+
+/**
+ * Ed25519 → X25519 of a public key decompresses a point (~200 µs in noble). Public, deterministic,
+ * and asked again for every session with the same peer: the last few results are kept.
+ */
+const montgomeryPublics = new PublicKeyCache<Bytes>(16);
+
+function ed25519ToX25519PublicCached(publicKey: Uint8Array): Bytes {
+  const hit = montgomeryPublics.get(publicKey);
+  if (hit) return new Uint8Array(hit) as Bytes;
+  const out = ed25519ToX25519Public(publicKey);
+  montgomeryPublics.set(publicKey, new Uint8Array(out) as Bytes);
+  return out;
 }
 
 let defaultProvider: CryptoProvider | undefined;

@@ -57,18 +57,27 @@ async function importX25519Public(publicKey: Uint8Array): Promise<CryptoKey> {
  * generateKey, then the raw private scalar out of its PKCS#8 form; the CryptoKey is cached for it.
  * A runtime whose PKCS#8 export has another layout falls back to drawing 32 bytes and importing.
  */
+let nativeGenerate = true;
+
 async function generateX25519(): Promise<X25519KeyPair> {
-  const pair = (await subtle().generateKey({ name: 'X25519' }, true, ['deriveBits'])) as CryptoKeyPair;
-  const [pkcs8, raw] = await Promise.all([subtle().exportKey('pkcs8', pair.privateKey), subtle().exportKey('raw', pair.publicKey)]);
-  const der = new Uint8Array(pkcs8);
-  try {
-    if (der.length === 48 && X25519_PKCS8_PREFIX.every((b, i) => der[i] === b) && raw.byteLength === 32) {
-      const privateKey = der.slice(16) as Bytes;
-      x25519Privates.set(privateKey, pair.privateKey);
-      return { privateKey, publicKey: new Uint8Array(raw) as Bytes };
+  if (nativeGenerate) {
+    try {
+      const pair = (await subtle().generateKey({ name: 'X25519' }, true, ['deriveBits'])) as CryptoKeyPair;
+      const [pkcs8, raw] = await Promise.all([subtle().exportKey('pkcs8', pair.privateKey), subtle().exportKey('raw', pair.publicKey)]);
+      const der = new Uint8Array(pkcs8);
+      try {
+        if (der.length === 48 && X25519_PKCS8_PREFIX.every((b, i) => der[i] === b) && raw.byteLength === 32) {
+          const privateKey = der.slice(16) as Bytes;
+          x25519Privates.set(privateKey, pair.privateKey);
+          return { privateKey, publicKey: new Uint8Array(raw) as Bytes };
+        }
+      } finally {
+        der.fill(0);
+      }
+    } catch {
+      // fall through to drawing and importing
     }
-  } finally {
-    der.fill(0);
+    nativeGenerate = false;
   }
   const privateKey = globalThis.crypto.getRandomValues(new Uint8Array(32)) as Bytes;
   return { privateKey, publicKey: await x25519WebCrypto(privateKey, X25519_BASE_POINT) };

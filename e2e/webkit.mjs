@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+// The e2e scenarios in WebKitGTK: WebKitWebDriver drives MiniBrowser under Xvfb (Playwright cannot
+// drive Debian's WebKit). Starts its own Xvfb, driver, local Worker and demo server.
+//
+//   node e2e/webkit.mjs [--report <file.json>] [--only 1,2]
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { freePort } from '../scripts/local-worker.mjs';
+import { webDriverDriver, WebDriverSession } from './drivers.mjs';
+import { buildPages, startStack } from './env.mjs';
+import { scenarios } from './scenarios.mjs';
+
+const argv = process.argv.slice(2);
+const reportPath = argv.includes('--report') ? argv[argv.indexOf('--report') + 1] : null;
+const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',').map(Number) : null;
+const DRIVER = process.env.WEBKIT_WEBDRIVER ?? '/usr/bin/WebKitWebDriver';
+const MINIBROWSER = process.env.WEBKIT_MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function writeReport(results, startTime) {
+  const count = (s) => results.filter((r) => r.status === s).length;
+  const report = {
+    runner: 'e2e/webkit.mjs',
+    engine: 'webkitgtk',
+    numTotalTests: results.length,
+    numPassedTests: count('passed'),
+    numFailedTests: count('failed'),
+    numPendingTests: count('skipped'),
+    startTime,
+    durationMs: Date.now() - startTime,
+    testResults: results,
+  };
+  if (reportPath) writeFileSync(reportPath, JSON.stringify(report, null, 2));
+  return report;
+}
+
+const startTime = Date.now();
+if (!existsSync(DRIVER) || !existsSync(MINIBROWSER) || !existsSync('/usr/bin/Xvfb')) {
+  console.log(`webkit: skipped — needs ${DRIVER}, ${MINIBROWSER} and Xvfb (apt-get install webkit2gtk-driver xvfb)`);
+  const results = scenarios.filter((s) => !only || only.includes(s.id)).map((s) => ({ title: `[webkit] ${s.id}. ${s.title}`, status: 'skipped' }));
+  writeReport(results, startTime);
+  process.exit(0);
+}
+
+const children = [];
+const spawnChild = (cmd, args, env = {}) => {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  children.push(child);
+  return child;
+};
+const killChildren = () => {
+  for (const c of children) {
+    try {
+      c.kill('SIGTERM');
+    } catch {
+      // gone
+    }
+  }
+};
+process.on('exit', killChildren);
+process.on('SIGINT', () => process.exit(130));
+
+// A free X display.
+let display = 90 + Math.floor(Math.random() * 400);
+while (existsSync(`/tmp/.X11-unix/X${display}`) || existsSync(`/tmp/.X${display}-lock`)) display += 1;
+spawnChild('Xvfb', [`:${display}`, '-screen', '0', '1400x1000x24', '-nolisten', 'tcp']);
+// WebKitWebDriver runs one session at a time: each session (a browser context in the scenarios) gets its own driver.
+async function startDriver() {
+  const port = await freePort();
+  const child = spawnChild(DRIVER, [`--port=${port}`, '--host=127.0.0.1'], { DISPLAY: `:${display}` });
+  let log = '';
+  child.stderr.on('data', (d) => (log = (log + d).slice(-4000)));
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${base}/status`)).ok) return { base, child };
+    } catch {
+      // starting
+    }
+    if (i > 100) throw new Error(`WebKitWebDriver did not start:\n${log}`);
+    await sleep(100);
+  }
+}
+await sleep(300); // Xvfb
+buildPages();
+const stack = await startStack();
+const newSession = async () => {
+  const { base, child } = await startDriver();
+  const session = await WebDriverSession.create(base, {
+    alwaysMatch: {
+      browserName: 'MiniBrowser',
+      'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] },
+      timeouts: { script: 60_000, pageLoad: 60_000, implicit: 2000 },
+    },
+  });
+  session.onQuit = () => child.kill('SIGTERM');
+  return session;
+};
+
+const results = [];
+try {
+  for (const scenario of scenarios) {
+    if (only && !only.includes(scenario.id)) continue;
+    const title = `[webkit] ${scenario.id}. ${scenario.title}`;
+    const env = { demoUrl: stack.demoUrl, persistTo: stack.worker.persistTo, engine: 'webkit' };
+    const d = webDriverDriver(newSession, env);
+    const started = Date.now();
+    try {
+      const result = await Promise.race([
+        scenario.run(d, env),
+        sleep(180_000).then(() => {
+          throw new Error('timed out after 180 s');
+        }),
+      ]);
+      results.push({ title, status: 'passed', durationMs: Date.now() - started, ...(result ? { result } : {}) });
+      console.log(`  ✓ ${title} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
+    } catch (error) {
+      results.push({ title, status: 'failed', durationMs: Date.now() - started, error: String(error?.stack ?? error) });
+      console.log(`  ✘ ${title}\n    ${String(error?.message ?? error).split('\n').join('\n    ')}`);
+    } finally {
+      await d.close().catch(() => {});
+    }
+  }
+} finally {
+  await stack.stop();
+  killChildren();
+}
+const report = writeReport(results, startTime);
+console.log(`webkit: ${report.numPassedTests} passed, ${report.numFailedTests} failed (${(report.durationMs / 1000).toFixed(0)} s)`);
+process.exit(report.numFailedTests ? 1 : 0);
