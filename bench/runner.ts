@@ -112,10 +112,12 @@ const MAX_ITERATIONS = 1_000_000;
 async function sample(run: (iterations: number) => Promise<WorkloadResult>, iterations: number, scale = 1): Promise<number> {
   (globalThis as { gc?: () => void }).gc?.();
   const r = await run(iterations);
-  if (r.operations !== iterations || !(r.seconds > 0)) {
+  if (r.operations !== iterations || !(r.seconds >= 0)) {
     throw new Error(`workload reported ${r.operations} operations in ${r.seconds} s for ${iterations} iterations`);
   }
-  return (r.operations / r.seconds) * scale;
+  // A run below the clock's resolution (browsers coarsen performance.now()) reads as infinitely
+  // fast; calibration then grows the iteration count until runs take measurable time.
+  return r.seconds === 0 ? Number.POSITIVE_INFINITY : (r.operations / r.seconds) * scale;
 }
 
 /** Warm-up, then the iteration count whose run takes about `sampleMs`. */
@@ -159,7 +161,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResult> {
       const group = measurements.filter((m) => m.workload === workload);
       for (let k = 0; k < group.length; k++) {
         const m = group[(k + round) % group.length]!;
-        m.samples.push(await sample(m.contender.workloads[workload.id]!, m.iterations, workload.scale));
+        const rate = await sample(m.contender.workloads[workload.id]!, m.iterations, workload.scale);
+        if (!Number.isFinite(rate) && options.iterations === undefined) throw new Error(`${workload.id} / ${m.contender.id}: a sample took no measurable time`);
+        m.samples.push(rate);
       }
     }
     log(`round ${round + 1}/${rounds} done`);

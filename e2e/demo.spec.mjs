@@ -10,6 +10,9 @@ for (const scenario of scenarios) {
       const result = await scenario.run(driver, env);
       if (result) testInfo.annotations.push({ type: 'result', description: JSON.stringify(result) });
       expect(driver.errors, 'uncaught errors in the page').toEqual([]);
+    } catch (error) {
+      await driver.shotAll(`FAILED-${scenario.id}`);
+      throw error;
     } finally {
       await driver.close();
     }

@@ -11,8 +11,13 @@ const VIEWPORT = { width: 1400, height: 1000 };
 export function playwrightDriver(browser, { demoUrl, engine }) {
   const contexts = new Map();
   const errors = [];
+  const pages = [];
   return {
     errors,
+    /** Screenshots of every open page, for a failed scenario. */
+    async shotAll(prefix) {
+      for (const [i, p] of pages.entries()) await p.shot(`${prefix}-page${i + 1}`).catch(() => {});
+    },
     async open(path, { context = 'default' } = {}) {
       let c = contexts.get(context);
       if (!c) {
@@ -22,14 +27,25 @@ export function playwrightDriver(browser, { demoUrl, engine }) {
       const page = await c.newPage();
       page.on('pageerror', (e) => errors.push(`${path}: ${e.message}`));
       await page.goto(new URL(path, demoUrl).href);
-      return {
+      const wrapped = {
         eval: (fn, arg) => page.evaluate(fn, arg),
-        fill: (selector, text) => page.fill(selector, text),
+        fill: async (selector, text) => {
+          // Firefox over BiDi appends to a number input instead of replacing it: empty it first.
+          await page.locator(selector).evaluate((el) => {
+            el.value = '';
+          });
+          await page.fill(selector, text);
+        },
         click: (selector) => page.click(selector),
         reload: () => page.reload(),
         shot: (name) => page.screenshot({ path: join(ARTIFACTS, `${engine}-${name}.png`), fullPage: true }),
-        close: () => page.close(),
+        close: async () => {
+          pages.splice(pages.indexOf(wrapped), 1);
+          await page.close();
+        },
       };
+      pages.push(wrapped);
+      return wrapped;
     },
     async close() {
       for (const c of contexts.values()) await c.close().catch(() => {});
@@ -85,8 +101,12 @@ export function webDriverDriver(newSession, { demoUrl, engine }) {
     }
     return c;
   };
+  const pages = [];
   return {
     errors: [],
+    async shotAll(prefix) {
+      for (const [i, p] of pages.entries()) await p.shot(`${prefix}-page${i + 1}`).catch(() => {});
+    },
     async open(path, { context: name = 'default' } = {}) {
       const c = await context(name);
       const { session } = c;
@@ -108,7 +128,7 @@ export function webDriverDriver(newSession, { demoUrl, engine }) {
       c.windows.push(handle);
       await activate(handle);
       await session.cmd('POST', '/url', { url: new URL(path, demoUrl).href });
-      return {
+      const wrapped = {
         async eval(fn, arg) {
           await activate(handle);
           const script = `const [src, arg, done] = arguments;
@@ -160,6 +180,8 @@ export function webDriverDriver(newSession, { demoUrl, engine }) {
           await activate(c.windows[c.windows.length - 1]);
         },
       };
+      pages.push(wrapped);
+      return wrapped;
     },
     async close() {
       for (const c of contexts.values()) await c.session.quit();

@@ -9,7 +9,8 @@ import { serveDemo } from '../demo/server.mjs';
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const DIST = join(ROOT, 'dist', 'demo');
-export const ARTIFACTS = join(ROOT, 'e2e', 'artifacts');
+// Screenshots (test-results/ is ignored by git).
+export const ARTIFACTS = join(ROOT, 'test-results', 'e2e-artifacts');
 
 /** `vite build` of the demo and of the browser test page (skipped when E2E_SKIP_BUILD=1). */
 export function buildPages() {

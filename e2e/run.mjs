@@ -72,9 +72,9 @@ const report = {
   startTime: started,
   durationMs: Date.now() - started,
   suites,
-  artifacts: 'e2e/artifacts',
+  artifacts: 'test-results/e2e-artifacts',
 };
 if (reportPath) writeFileSync(reportPath, JSON.stringify(report, null, 2));
 console.log(`\ne2e: ${suites.map((s) => `${s.name}: ${s.passed} passed, ${s.failed} failed${s.skipped ? `, ${s.skipped} skipped` : ''}`).join(' · ')}`);
-console.log(`e2e: ${totals.passed} passed, ${totals.failed} failed (${Math.round((Date.now() - started) / 1000)} s); screenshots in e2e/artifacts`);
+console.log(`e2e: ${totals.passed} passed, ${totals.failed} failed (${Math.round((Date.now() - started) / 1000)} s); screenshots in test-results/e2e-artifacts`);
 process.exit(totals.failed ? 1 : 0);

@@ -115,6 +115,7 @@ try {
       results.push({ title, status: 'passed', durationMs: Date.now() - started, ...(result ? { result } : {}) });
       console.log(`  ✓ ${title} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
     } catch (error) {
+      await d.shotAll(`FAILED-${scenario.id}`).catch(() => {});
       results.push({ title, status: 'failed', durationMs: Date.now() - started, error: String(error?.stack ?? error) });
       console.log(`  ✘ ${title}\n    ${String(error?.message ?? error).split('\n').join('\n    ')}`);
     } finally {

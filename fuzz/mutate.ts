@@ -45,7 +45,7 @@ export function randomJson(rng: Rng, depth = 3): Json {
     }
     default: {
       const out: { [k: string]: Json } = {};
-      for (let i = 0, n = rng.size(8); i < n; i++) out[rng.chance(0.3) ? rng.pick(FIELD_NAMES) : randomText(rng, 12)] = randomJson(rng, depth - 1);
+      for (let i = 0, n = rng.size(8); i < n; i++) put(out, rng.chance(0.3) ? rng.pick(FIELD_NAMES) : randomText(rng, 12), randomJson(rng, depth - 1));
       return out;
     }
   }
@@ -115,7 +115,7 @@ export function hostileValue(rng: Rng, allowNonJson: boolean): unknown {
     case 13:
       return {};
     case 14:
-      return { __proto__: { polluted: true } } as unknown;
+      return JSON.parse('{"__proto__": {"polluted": true}}') as unknown;
     case 15:
       return JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}}') as unknown;
     case 16:
@@ -181,7 +181,7 @@ export function clone<T>(value: T): T {
   if (Array.isArray(value)) return value.map((v) => clone(v)) as T;
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = clone(v);
+    for (const [k, v] of Object.entries(value)) put(out, k, clone(v));
     return out as T;
   }
   return value;
@@ -195,9 +195,14 @@ function setAt(root: unknown, path: Path, replacement: unknown, remove = false):
     if (Array.isArray(parent)) parent.splice(key as number, 1);
     else delete parent[key];
   } else {
-    parent[key] = replacement;
+    put(parent, key, replacement);
   }
   return root;
+}
+
+/** Sets an own property, as JSON.parse does: a key named `__proto__` must not change the prototype. */
+function put(target: Record<string | number, unknown>, key: string | number, value: unknown): void {
+  Object.defineProperty(target, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
 function tweakString(rng: Rng, s: string): string {
@@ -247,7 +252,7 @@ export function mutateValue(rng: Rng, sample: unknown, allowNonJson: boolean): u
         break;
       case 3:
         if (current !== null && typeof current === 'object' && !Array.isArray(current) && !(current instanceof Uint8Array)) {
-          (current as Record<string, unknown>)[rng.pick(FIELD_NAMES)] = hostileValue(rng, allowNonJson);
+          put(current as Record<string, unknown>, rng.pick(FIELD_NAMES), hostileValue(rng, allowNonJson));
         } else if (Array.isArray(current)) {
           current.splice(rng.int(current.length + 1), 0, rng.chance(0.5) && current.length > 0 ? clone(rng.pick(current)) : hostileValue(rng, allowNonJson));
         }

@@ -317,7 +317,8 @@ export async function buildTargets(): Promise<ParserTarget[]> {
     { name: 'prekey-upload', accepts: ['value', 'text'], samples: [upload], errors: [InvalidBundleError], parse: (input) => decodePreKeyUpload(input) },
     {
       name: 'authorization',
-      accepts: ['text', 'value'],
+      // Typed `string | null`: a header is always text.
+      accepts: ['text'],
       samples: headers,
       errors: [RequestAuthError],
       parse(input) {

@@ -132,7 +132,7 @@ export class AgentPanel {
     agent.onMessage((from, plaintext, info) => this.#onMessage(from, plaintext, info.id));
     agent.onRejected((r) => void this.#onRejected(r));
     agent.relay.onEvent((e) => {
-      if (e.type === 'state') {
+      if (e.type === 'state' && this.agent === agent) {
         this.status = e.state;
         this.renderFacts();
       }
@@ -154,9 +154,15 @@ export class AgentPanel {
   /** Applies a new threshold: the agent restarts with it (sessions stay: they are in IndexedDB). */
   async setThreshold(value: number): Promise<void> {
     localStorage.setItem(`${this.#prefix}threshold`, String(value));
-    await this.stop();
-    await this.start();
-    this.#log({ kind: 'info', text: `Minimum trust score set to ${value}: new sessions need a peer scoring at least ${value}.` });
+    try {
+      await this.stop();
+      await this.start();
+      this.#log({ kind: 'info', text: `Minimum trust score set to ${value}: new sessions need a peer scoring at least ${value}.` });
+    } catch (error) {
+      this.status = `failed to restart: ${(error as Error)?.message ?? String(error)}`;
+      this.renderFacts();
+      this.#log({ kind: 'error', text: `Could not restart with the new threshold: ${(error as Error)?.message ?? String(error)}` });
+    }
   }
 
   async refreshScore(): Promise<void> {
