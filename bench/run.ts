@@ -16,6 +16,8 @@ import './node-default.js';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import type { CryptoPreset } from '../src/crypto/index.js';
 import { PEER_IDS, peerContenders, type PeerId } from './peers/index.js';
 import { defaultPreset, floorContenders, formatResults, ourContenders, PRESETS, resultsJson, runBench } from './runner.js';
@@ -78,6 +80,11 @@ const workloadIds = list(values.workloads, WORKLOADS.map((w) => w.id), 'workload
 const workloads = WORKLOADS.filter((w) => workloadIds.includes(w.id));
 const peerIds = list<PeerId>(values.peers, PEER_IDS, 'peer');
 const floorPresets = values.floors === undefined ? presets : list<CryptoPreset>(values.floors, PRESETS, 'floor preset');
+
+// A full collection before every sample (runner.ts calls gc() when it exists), so that one
+// contender's garbage is not collected on another's time.
+v8.setFlagsFromString('--expose-gc');
+(globalThis as { gc?: () => void }).gc ??= vm.runInNewContext('gc') as () => void;
 
 const cpus = os.cpus();
 const machine = [

@@ -49,7 +49,9 @@ export function evaluateTargets(result: BenchResult): TargetCheck[] {
 
   const ours = [...new Set(result.measurements.filter((m) => m.contender.label.startsWith('ours')).map((m) => m.contender.id))];
   for (const t of PEER_TARGETS) {
-    if (!result.measurements.some((m) => m.workload.id === t.workload && m.contender.id === result.defaultId)) continue;
+    // Only where both sides ran (the browser bench has no peers).
+    const ran = (id: string) => result.measurements.some((m) => m.workload.id === t.workload && m.contender.id === id);
+    if (!ran(result.defaultId) || !ran(t.peer)) continue;
     add(t.workload, result.defaultId, `≥${t.required.toFixed(2)}× ${t.name}`, t.required, median(t.workload, result.defaultId) / median(t.workload, t.peer));
   }
   for (const m of result.measurements) {

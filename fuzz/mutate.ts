@@ -176,12 +176,14 @@ function getAt(value: unknown, path: Path): unknown {
 }
 
 /** A deep copy that keeps byte arrays as byte arrays (structuredClone would too, but slowly and deep-limited). */
-export function clone<T>(value: T): T {
+export function clone<T>(value: T, depth = 0): T {
+  // Deep hostile values are shared below this depth rather than copied (recursion would overflow).
+  if (depth > 200) return value;
   if (value instanceof Uint8Array) return new Uint8Array(value) as T;
-  if (Array.isArray(value)) return value.map((v) => clone(v)) as T;
+  if (Array.isArray(value)) return value.map((v) => clone(v, depth + 1)) as T;
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) put(out, k, clone(v));
+    for (const [k, v] of Object.entries(value)) put(out, k, clone(v, depth + 1));
     return out as T;
   }
   return value;

@@ -255,7 +255,8 @@ export async function buildTargets(): Promise<ParserTarget[]> {
   const handled: unknown[] = [];
   relay.onFrame((frame) => void handled.push(frame));
   const connecting = relay.connect();
-  for (let i = 0; i < 50 && socket.sent.length === 0; i++) await new Promise((r) => setTimeout(r, 1));
+  // The client sends `connect` once its socket is set up; only then does `connected` count.
+  for (let i = 0; i < 5000 && socket.sent.length === 0; i++) await new Promise((r) => setTimeout(r, 1));
   socket.deliver(JSON.stringify(envelope('connected', RELAY_ADDRESS, alice.did)));
   await connecting;
   const inboundSamples = [
@@ -556,6 +557,8 @@ function makeInput(rng: Rng, target: ParserTarget): { input: unknown; strategy: 
 // ---------------------------------------------------------------------------------------------
 // Running
 
+class HangError extends Error {}
+
 let cachedTargets: Promise<ParserTarget[]> | null = null;
 
 export function targets(): Promise<ParserTarget[]> {
@@ -568,12 +571,19 @@ export async function runOne(
   target: ParserTarget,
   input: unknown,
   stats: ParserFuzzResult['stats'][string],
+  hangMs = 10_000,
 ): Promise<{ kind: ParserFailure['kind']; message: string } | null> {
   stats.inputs += 1;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    await target.parse(input);
+    // An asynchronous parser that never settles is a hang, as much as a loop that never ends.
+    const hang = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new HangError(`no answer within ${hangMs} ms`)), hangMs);
+    });
+    await Promise.race([Promise.resolve().then(() => target.parse(input)), hang]);
     stats.accepted += 1;
   } catch (error) {
+    if (error instanceof HangError) return { kind: 'slow', message: error.message };
     const name = (error as Error)?.constructor?.name ?? typeof error;
     stats.refused[name] = (stats.refused[name] ?? 0) + 1;
     if (target.errors === null) return { kind: 'threw', message: `${name}: ${(error as Error)?.message ?? String(error)}` };
@@ -581,6 +591,8 @@ export async function runOne(
     if (!target.errors.some((c) => error instanceof c)) {
       return { kind: 'wrong-type', message: `${name} (expected ${target.errors.map((c) => c.name).join(' or ')}): ${error.message}`.slice(0, 500) };
     }
+  } finally {
+    clearTimeout(timer);
   }
   try {
     await target.check?.();

@@ -37,7 +37,7 @@ describe('MutexLocks', () => {
 describe('Web Locks', () => {
   afterEach(() => vi.unstubAllGlobals());
 
-  it('asks navigator.locks for an exclusive lock around the task', async () => {
+  it('asks the LockManager for an exclusive lock around the task', async () => {
     const requests: [string, unknown][] = [];
     const manager = {
       request: async <T>(name: string, options: unknown, callback: () => Promise<T>) => {
@@ -45,19 +45,30 @@ describe('Web Locks', () => {
         return callback();
       },
     };
-    vi.stubGlobal('navigator', { locks: manager });
-    const locks = defaultLocks();
-    expect(locks).toBeInstanceOf(WebLocks);
+    const locks = new WebLocks(manager);
     expect(locks.kind).toBe('web-locks');
     await expect(locks.run('agentmesh:db:session:did:x', async () => 42)).resolves.toBe(42);
     expect(requests).toEqual([['agentmesh:db:session:did:x', { mode: 'exclusive' }]]);
   });
 
+  it('uses navigator.locks by default where the runtime has it', async () => {
+    const seen: string[] = [];
+    const manager = {
+      request: async <T>(name: string, _options: unknown, callback: () => Promise<T>) => {
+        seen.push(name);
+        return callback();
+      },
+    };
+    const locks = defaultLocks({ locks: manager });
+    expect(locks).toBeInstanceOf(WebLocks);
+    await locks.run('n', async () => undefined);
+    expect(seen).toEqual(['n']);
+  });
+
   it('falls back to one shared in-process mutex where there are no Web Locks', () => {
-    vi.stubGlobal('navigator', { userAgent: 'Cloudflare-Workers' });
-    const first = defaultLocks();
+    const first = defaultLocks({ userAgent: 'Cloudflare-Workers' });
     expect(first.kind).toBe('mutex');
-    expect(defaultLocks()).toBe(first);
-    expect(() => new WebLocks(undefined as never)).toThrow(TypeError);
+    expect(defaultLocks({})).toBe(first);
+    expect(() => new WebLocks({} as never)).toThrow(TypeError);
   });
 });

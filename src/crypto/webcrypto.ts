@@ -36,10 +36,17 @@ async function importX25519Private(privateKey: Uint8Array): Promise<CryptoKey> {
   const cached = x25519Privates.get(privateKey);
   if (cached) return cached;
   const pkcs8 = concatBytes(X25519_PKCS8_PREFIX, privateKey);
+  // X25519 clamps the scalar itself (RFC 7748), so clamping first changes no result; some engines
+  // (WebKit) refuse unclamped scalars in PKCS#8, while our keys are stored unclamped, as the reference does.
+  pkcs8[16]! &= 0xf8;
+  pkcs8[47]! &= 0x7f;
+  pkcs8[47]! |= 0x40;
   try {
     const key = await subtle().importKey('pkcs8', pkcs8, { name: 'X25519' }, false, ['deriveBits']);
     x25519Privates.set(privateKey, key);
     return key;
+  } catch (cause) {
+    throw new InvalidKeyError(`X25519 private key refused by WebCrypto: ${(cause as Error).message}`);
   } finally {
     pkcs8.fill(0);
   }

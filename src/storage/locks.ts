@@ -52,16 +52,19 @@ export class WebLocks implements SessionLocks {
   }
 }
 
-function webLockManager(): LockManagerLike | undefined {
-  const locks = (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+function webLockManager(nav: unknown = (globalThis as { navigator?: unknown }).navigator): LockManagerLike | undefined {
+  const locks = (nav as { locks?: LockManagerLike } | undefined)?.locks;
   return locks && typeof locks.request === 'function' ? locks : undefined;
 }
 
 // One per realm, so that every manager in this process over the same store shares its locks.
 const processMutex = new MutexLocks();
 
-/** Web Locks where the runtime has them (browsers), otherwise the realm's shared mutex (Node, workerd). */
-export function defaultLocks(): SessionLocks {
-  const manager = webLockManager();
+/**
+ * Web Locks where the runtime has them (browsers), otherwise the realm's shared mutex (Node, workerd).
+ * `nav` stands in for `navigator` (tests).
+ */
+export function defaultLocks(nav?: unknown): SessionLocks {
+  const manager = nav === undefined ? webLockManager() : webLockManager(nav);
   return manager ? new WebLocks(manager) : processMutex;
 }
