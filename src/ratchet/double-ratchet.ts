@@ -214,7 +214,8 @@ export class DoubleRatchet {
     for (const [, k] of newSkipped) kept.push(k);
     const keep = kept.length > 16 ? new Set(kept) : kept;
     const isKept = (b: Bytes | null) => (keep instanceof Set ? keep.has(b) : keep.includes(b));
-    for (const old of [s.rootKey, s.chainKeyRecv, s.chainKeySend, s.dhSelfPrivate]) if (old && !isKept(old)) old.fill(0);
+    // zeroize also lets a native backend drop the key object it cached for a replaced private key.
+    for (const old of [s.rootKey, s.chainKeyRecv, s.chainKeySend, s.dhSelfPrivate]) if (old && !isKept(old)) crypto.zeroize(old);
     for (const b of created) if (!isKept(b)) b.fill(0);
     s.dhRemotePublic = remote;
     s.rootKey = rootKey;
