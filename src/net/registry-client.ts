@@ -1,6 +1,6 @@
 import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.js';
 import { fromBase64Any, toBase64Url, type Bytes } from '../encoding.js';
-import { InvalidBundleError, InvalidDidError } from '../errors.js';
+import { AgentMeshError, InvalidBundleError, InvalidDidError } from '../errors.js';
 import type { AgentIdentity } from '../identity/agent-identity.js';
 import { checkDidKey, isValidDid } from '../identity/did.js';
 import { decodeBundle, type PreKeyBundle } from '../x3dh/bundle.js';
@@ -100,13 +100,14 @@ export class RegistryClient {
       capabilities: options.capabilities ?? [],
       metadata: options.metadata ?? {},
     };
-    return toAgentInfo(await this.#request('POST', '/v1/agents', { body, signed: true }));
+    const json = await this.#request('POST', '/v1/agents', { body, signed: true });
+    return shaped('register', () => toAgentInfo(json));
   }
 
   /** Public registration data and trust score; null if the DID is not registered. */
   async getAgent(did: string): Promise<AgentInfo | null> {
     const json = await this.#request('GET', agentPath(did), { allow404: true });
-    return json ? toAgentInfo(json) : null;
+    return json ? shaped('getAgent', () => toAgentInfo(json)) : null;
   }
 
   /** Removes this agent and everything stored for it. */
@@ -116,7 +117,7 @@ export class RegistryClient {
 
   async uploadPreKeys(upload: PreKeyUpload): Promise<{ signedPreKeyId: number; oneTimePreKeys: number }> {
     const json = await this.#request('PUT', `${agentPath(this.did)}/prekeys`, { body: encodePreKeyUpload(upload), signed: true });
-    return { signedPreKeyId: json!.signed_pre_key_id as number, oneTimePreKeys: json!.one_time_pre_keys as number };
+    return shaped('uploadPreKeys', () => ({ signedPreKeyId: json!.signed_pre_key_id as number, oneTimePreKeys: json!.one_time_pre_keys as number }));
   }
 
   /**
@@ -134,24 +135,26 @@ export class RegistryClient {
   /** How many one-time pre-keys are left and which signed pre-key is current (own agent). */
   async preKeyStatus(): Promise<PreKeyStatus> {
     const json = (await this.#request('GET', `${agentPath(this.did)}/prekeys/count`, { signed: true }))!;
-    const spk = json.signed_pre_key as { key_id: number; created_at: string } | null;
-    const retained = (json.retained_signed_pre_keys ?? []) as { key_id: number; retired_at: string }[];
-    return {
-      oneTimePreKeys: json.one_time_pre_keys as number,
-      signedPreKey: spk ? { keyId: spk.key_id, createdAt: spk.created_at } : null,
-      retainedSignedPreKeys: retained.map((k) => ({ keyId: k.key_id, retiredAt: k.retired_at })),
-    };
+    return shaped('preKeyStatus', () => {
+      const spk = json.signed_pre_key as { key_id: number; created_at: string } | null;
+      const retained = (json.retained_signed_pre_keys ?? []) as { key_id: number; retired_at: string }[];
+      return {
+        oneTimePreKeys: json.one_time_pre_keys as number,
+        signedPreKey: spk ? { keyId: spk.key_id, createdAt: spk.created_at } : null,
+        retainedSignedPreKeys: retained.map((k) => ({ keyId: k.key_id, retiredAt: k.retired_at })),
+      };
+    });
   }
 
   async presence(did: string): Promise<Presence | null> {
     const json = await this.#request('GET', `${agentPath(did)}/presence`, { allow404: true });
-    return json ? { did: json.did as string, online: json.online as boolean, lastSeen: (json.last_seen as string | null) ?? null } : null;
+    return json ? shaped('presence', () => ({ did: json.did as string, online: json.online as boolean, lastSeen: (json.last_seen as string | null) ?? null })) : null;
   }
 
   /** One vote (0–1000) about another agent; voting again replaces the earlier vote. */
   async reportReputation(did: string, vote: { score: number; comment?: string }): Promise<{ trustScore: number; votes: number }> {
     const json = (await this.#request('POST', `${agentPath(did)}/reputation`, { body: vote, signed: true }))!;
-    return { trustScore: json.trust_score as number, votes: (json.reputation as { votes: number }).votes };
+    return shaped('reportReputation', () => ({ trustScore: json.trust_score as number, votes: (json.reputation as { votes: number }).votes }));
   }
 
   /** Agents that hold every given capability, highest trust score first. */
@@ -161,18 +164,20 @@ export class RegistryClient {
     if (query.limit !== undefined) params.set('limit', String(query.limit));
     const qs = params.toString();
     const json = (await this.#request('GET', `/v1/discover${qs ? `?${qs}` : ''}`))!;
-    return (json.agents as { did: string; capabilities: string[]; trust_score: number }[]).map((a) => ({
-      did: a.did,
-      capabilities: a.capabilities,
-      trustScore: a.trust_score,
-    }));
+    return shaped('discover', () =>
+      (json.agents as { did: string; capabilities: string[]; trust_score: number }[]).map((a) => ({
+        did: a.did,
+        capabilities: a.capabilities,
+        trustScore: a.trust_score,
+      })),
+    );
   }
 
   /** HTTP fallback: stores one frame in the recipient's inbox (pushed at once if it is online). */
   async postFrame(frame: Frame): Promise<{ id: string; status: string }> {
     const routed = checkRoutedFrame(checkEnvelope(frame));
     const json = (await this.#request('POST', `${agentPath(routed.to)}/inbox`, { body: routed, signed: true }))!;
-    return { id: json.id as string, status: json.status as string };
+    return shaped('postFrame', () => ({ id: json.id as string, status: json.status as string }));
   }
 
   /** HTTP fallback: this agent's waiting frames, oldest first. They stay until acknowledged. */
@@ -182,8 +187,10 @@ export class RegistryClient {
     if (options.after !== undefined) params.set('after', String(options.after));
     const qs = params.toString();
     const json = (await this.#request('GET', `${agentPath(this.did)}/inbox${qs ? `?${qs}` : ''}`, { signed: true }))!;
-    const frames = (json.frames as unknown[]).map((f) => checkRoutedFrame(checkEnvelope(f)));
-    return { frames, next: (json.next as number | null) ?? null };
+    return shaped('fetchInbox', () => ({
+      frames: (json.frames as unknown[]).map((f) => checkRoutedFrame(checkEnvelope(f))),
+      next: (json.next as number | null) ?? null,
+    }));
   }
 
   /** HTTP fallback: deletes frames this agent has persisted. */
@@ -236,6 +243,19 @@ export class RegistryClient {
       throw new RegistryError(response.status, 'invalid_response', `${method} ${path}: expected a JSON object`);
     }
     return json as Json;
+  }
+}
+
+/**
+ * Reads the fields of an answer. An answer of the wrong shape is the service's fault and becomes a
+ * `RegistryError` (`invalid_response`), never a TypeError; typed errors (a bad frame) pass through.
+ */
+function shaped<T>(what: string, read: () => T): T {
+  try {
+    return read();
+  } catch (cause) {
+    if (cause instanceof AgentMeshError) throw cause;
+    throw new RegistryError(0, 'invalid_response', `${what}: the answer does not have the expected shape`, { cause });
   }
 }
 

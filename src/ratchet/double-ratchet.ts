@@ -6,8 +6,8 @@ import {
   ReplayedMessageError,
   TooManySkippedMessagesError,
 } from '../errors.js';
-import { EncryptedMessage, encodeHeader } from '../wire/encrypted-message.js';
-import { NONCE_LENGTH } from '../wire/limits.js';
+import { EncryptedMessage, encodeHeaderInto } from '../wire/encrypted-message.js';
+import { HEADER_LENGTH, NONCE_LENGTH } from '../wire/limits.js';
 import { kdfChain, kdfRoot } from './kdf.js';
 import { RatchetState, skippedKeyId } from './state.js';
 
@@ -117,7 +117,10 @@ export class DoubleRatchet {
     const chain = kdfChain(this.#crypto, s.chainKeySend);
     const [messageKey, nextChainKey] = chain instanceof Promise ? await chain : chain;
     const nonce = this.#crypto.randomBytes(NONCE_LENGTH);
-    const sealed = this.#crypto.aeadSeal(messageKey, nonce, plaintext, concatBytes(associatedData, encodeHeader(header)));
+    const aad = new Uint8Array(associatedData.length + HEADER_LENGTH);
+    aad.set(associatedData, 0);
+    encodeHeaderInto(aad, associatedData.length, header);
+    const sealed = this.#crypto.aeadSeal(messageKey, nonce, plaintext, aad);
     messageKey.fill(0);
     s.chainKeySend.fill(0);
     s.chainKeySend = nextChainKey;
@@ -130,7 +133,7 @@ export class DoubleRatchet {
     const crypto = this.#crypto;
     const s = this.state;
     const { dhPublicKey, previousChainLength, messageNumber } = message.header;
-    const aad = concatBytes(associatedData, message.headerBytes);
+    const aad = message.authenticatedData(associatedData);
     const nonce = message.ciphertext.subarray(0, NONCE_LENGTH);
     const sealed = message.ciphertext.subarray(NONCE_LENGTH);
 

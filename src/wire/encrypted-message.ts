@@ -1,4 +1,4 @@
-import { concatBytes, readUint32BE, toBase64Url, writeUint32BE, type Bytes } from '../encoding.js';
+import { readUint32BE, toBase64Url, writeUint32BE, type Bytes } from '../encoding.js';
 import { InvalidMessageError } from '../errors.js';
 import { asRecord, parseJsonText, readBytes, readUint32 } from './json.js';
 import { HEADER_LENGTH, KEY_LENGTH, LIMITS, NONCE_LENGTH, TAG_LENGTH } from './limits.js';
@@ -20,10 +20,15 @@ export interface MessageFrameBody {
 
 export function encodeHeader(header: MessageHeader): Bytes {
   const out = new Uint8Array(HEADER_LENGTH) as Bytes;
-  out.set(header.dhPublicKey, 0);
-  writeUint32BE(out, 32, header.previousChainLength);
-  writeUint32BE(out, 36, header.messageNumber);
+  encodeHeaderInto(out, 0, header);
   return out;
+}
+
+/** Writes the 40 header bytes at `offset` (the ratchet writes them straight after the associated data). */
+export function encodeHeaderInto(target: Uint8Array, offset: number, header: MessageHeader): void {
+  target.set(header.dhPublicKey, offset);
+  writeUint32BE(target, offset + 32, header.previousChainLength);
+  writeUint32BE(target, offset + 36, header.messageNumber);
 }
 
 function checkHeader(header: MessageHeader): void {
@@ -59,11 +64,21 @@ export class EncryptedMessage {
     return encodeHeader(this.header);
   }
 
+  /** AEAD associated data: `associatedData || header`, in one allocation. */
+  authenticatedData(associatedData: Uint8Array): Bytes {
+    const out = new Uint8Array(associatedData.length + HEADER_LENGTH) as Bytes;
+    out.set(associatedData, 0);
+    encodeHeaderInto(out, associatedData.length, this.header);
+    return out;
+  }
+
   /** `uint32_be(40) || header || ciphertext`, the reference implementation's binary form. */
   serialize(): Bytes {
-    const prefix = new Uint8Array(4);
-    writeUint32BE(prefix, 0, HEADER_LENGTH);
-    return concatBytes(prefix, this.headerBytes, this.ciphertext);
+    const out = new Uint8Array(4 + HEADER_LENGTH + this.ciphertext.length) as Bytes;
+    writeUint32BE(out, 0, HEADER_LENGTH);
+    encodeHeaderInto(out, 4, this.header);
+    out.set(this.ciphertext, 4 + HEADER_LENGTH);
+    return out;
   }
 
   static deserialize(data: Uint8Array): EncryptedMessage {
