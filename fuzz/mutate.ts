@@ -244,10 +244,14 @@ export function mutateValue(rng: Rng, sample: unknown, allowNonJson: boolean): u
     const all = paths(value);
     const path = rng.pick(all);
     const current = getAt(value, path);
-    switch (rng.int(9)) {
+    switch (rng.int(10)) {
       case 0:
       case 1:
         value = setAt(value, path, hostileValue(rng, allowNonJson));
+        break;
+      case 9:
+        // Deep nesting where a scalar belongs: recursion anywhere on it overflows the stack.
+        value = setAt(value, path, deepValue(rng.pick([1000, 20_000, 100_000]), rng.chance(0.5) ? 'array' : 'object', rng.chance(0.5) ? 1 : 'x'));
         break;
       case 2:
         if (path.length > 0) value = setAt(value, path, undefined, true);
@@ -378,17 +382,66 @@ export function mutateText(rng: Rng, text: string): string {
   return t;
 }
 
+/**
+ * JSON text of any JSON-like value, without recursion (JSON.stringify overflows the stack on deep
+ * values). Byte arrays and other non-JSON values are written as JSON.stringify would (or `null`).
+ */
+export function toJsonText(value: unknown): string {
+  const out: string[] = [];
+  type Frame = { kind: 'arr'; items: unknown[]; i: number } | { kind: 'obj'; entries: [string, unknown][]; i: number };
+  const stack: Frame[] = [];
+  const scalar = (v: unknown): string | null => {
+    if (v === null || typeof v === 'boolean' || typeof v === 'string') return JSON.stringify(v);
+    if (typeof v === 'number') return Number.isFinite(v) ? JSON.stringify(v) : 'null';
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint') return 'null';
+    return null;
+  };
+  const open = (v: unknown): void => {
+    const s = scalar(v);
+    if (s !== null) return void out.push(s);
+    if (Array.isArray(v)) {
+      out.push('[');
+      stack.push({ kind: 'arr', items: v, i: 0 });
+    } else if (ArrayBuffer.isView(v)) {
+      out.push(JSON.stringify(v));
+    } else {
+      out.push('{');
+      stack.push({ kind: 'obj', entries: Object.entries(v as object).filter(([, x]) => x !== undefined && typeof x !== 'function'), i: 0 });
+    }
+  };
+  open(value);
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.kind === 'arr') {
+      if (top.i >= top.items.length) {
+        out.push(']');
+        stack.pop();
+        continue;
+      }
+      if (top.i > 0) out.push(',');
+      open(top.items[top.i++]);
+    } else {
+      if (top.i >= top.entries.length) {
+        out.push('}');
+        stack.pop();
+        continue;
+      }
+      if (top.i > 0) out.push(',');
+      const [k, v] = top.entries[top.i++]!;
+      out.push(JSON.stringify(k), ':');
+      open(v);
+    }
+  }
+  return out.join('');
+}
+
 /** A short printable preview of an input, for failure reports. */
 export function preview(input: unknown, max = 300): string {
   let s: string;
   if (input instanceof Uint8Array) s = `bytes(${input.length}) ${[...input.subarray(0, 64)].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
   else if (typeof input === 'string') s = `text(${input.length}) ${JSON.stringify(input.slice(0, max))}`;
   else {
-    try {
-      s = `value ${JSON.stringify(input, (_k, v) => (v instanceof Uint8Array ? `<bytes ${v.length}>` : v))}`;
-    } catch {
-      s = `value <${typeof input}, not serializable>`;
-    }
+    s = `value ${toJsonText(input).slice(0, max + 50)}`;
   }
   return s.length > max ? `${s.slice(0, max)}…` : s;
 }

@@ -56,7 +56,7 @@ import { EncryptedMessage } from '../src/wire/encrypted-message.js';
 import { decodeBundle, encodeBundle } from '../src/x3dh/bundle.js';
 import { X3DHKeyManager } from '../src/x3dh/key-manager.js';
 import { DoubleRatchet } from '../src/ratchet/double-ratchet.js';
-import { hostileValue, mutateBytes, mutateText, mutateValue, preview, randomJson, randomText } from './mutate.js';
+import { hostileValue, mutateBytes, mutateText, mutateValue, preview, randomJson, randomText, toJsonText } from './mutate.js';
 import { Rng } from './rng.js';
 
 type ErrorClass = abstract new (...args: never[]) => AgentMeshError;
@@ -467,13 +467,7 @@ export async function buildTargets(): Promise<ParserTarget[]> {
         const routes = ['getAgent', 'fetchBundle', 'preKeyStatus', 'discover', 'fetchInbox', 'presence', 'reportReputation', 'uploadPreKeys'];
         const route = routes.includes(r.route as string) ? (r.route as string) : routes[Math.abs(JSON.stringify(r.route ?? 0).length) % routes.length]!;
         const status = typeof r.status === 'number' && Number.isInteger(r.status) && r.status >= 200 && r.status <= 599 ? r.status : 200;
-        let body: string;
-        try {
-          body = typeof r.body === 'string' ? r.body : JSON.stringify(r.body) ?? '';
-        } catch {
-          body = '[';
-        }
-        reply = { status, body };
+        reply = { status, body: typeof r.body === 'string' ? r.body : toJsonText(r.body) };
         switch (route) {
           case 'getAgent':
             return registry.getAgent(bob.did);
@@ -537,14 +531,7 @@ function makeInput(rng: Rng, target: ParserTarget): { input: unknown; strategy: 
     if (r < 2 || bytesSamples.length === 0) return { input: rng.bytes(rng.size(400)), strategy: 'random-bytes' };
     return { input: mutateBytes(rng, rng.pick(bytesSamples), bytesSamples), strategy: 'mutate-bytes' };
   }
-  const asText = (v: unknown): string => {
-    if (typeof v === 'string' && rng.chance(0.7)) return v;
-    try {
-      return JSON.stringify(v) ?? 'undefined';
-    } catch {
-      return '[';
-    }
-  };
+  const asText = (v: unknown): string => (typeof v === 'string' && rng.chance(0.7) ? v : toJsonText(v));
   const r = rng.int(20);
   if (r < 2) return { input: form === 'text' ? randomText(rng, 400) : randomJson(rng, 4), strategy: 'random' };
   if (r < 4) return { input: form === 'text' ? asText(hostileValue(rng, false)) : hostileValue(rng, allowNonJson), strategy: 'hostile' };

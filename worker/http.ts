@@ -1,5 +1,6 @@
 import { AgentMeshError } from '../src/errors.js';
 import { RequestAuthError } from '../src/net/errors.js';
+import { readLimitedBytes } from '../src/net/http.js';
 
 /** An error answer: JSON `{ error, message }` with an HTTP status. */
 export class HttpError extends Error {
@@ -48,30 +49,8 @@ export function toErrorResponse(error: unknown): Response {
 }
 
 /** Reads at most `maxBytes` of the body, whatever Content-Length claims. */
-export async function readBody(request: Request, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
-  const declared = request.headers.get('content-length');
-  if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
-  if (!request.body) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(maxBytes);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out;
+export function readBody(request: Request, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
+  return readLimitedBytes(request.body, request.headers.get('content-length'), maxBytes, () => tooLarge(maxBytes));
 }
 
 function tooLarge(maxBytes: number): HttpError {

@@ -6,15 +6,22 @@ export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>
 /** `globalThis.fetch`, looked up per call (and called on globalThis: browsers refuse a detached fetch). */
 export const defaultFetch: FetchLike = (input, init) => globalThis.fetch(input, init);
 
-/** Reads a response body up to `maxBytes`; larger answers are refused rather than buffered. */
-export async function readLimitedText(response: Response, maxBytes: number): Promise<string> {
-  const declared = Number(response.headers.get('content-length') ?? '0');
-  if (declared > maxBytes) {
-    await response.body?.cancel().catch(() => {});
-    throw new RegistryError(response.status, 'response_too_large', `the answer is larger than ${maxBytes} bytes`);
+/**
+ * Reads a body stream up to `maxBytes`, whatever a Content-Length claims; past that the stream is
+ * cancelled and `tooLarge()` thrown, so nothing larger is ever buffered. Shared by client and Worker.
+ */
+export async function readLimitedBytes(
+  body: ReadableStream<Uint8Array> | null,
+  declaredLength: string | null,
+  maxBytes: number,
+  tooLarge: () => Error,
+): Promise<Uint8Array<ArrayBuffer>> {
+  if (declaredLength !== null && Number(declaredLength) > maxBytes) {
+    await body?.cancel().catch(() => {});
+    throw tooLarge();
   }
-  if (!response.body) return '';
-  const reader = response.body.getReader();
+  if (!body) return new Uint8Array(0);
+  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
@@ -23,7 +30,7 @@ export async function readLimitedText(response: Response, maxBytes: number): Pro
     total += value.byteLength;
     if (total > maxBytes) {
       await reader.cancel().catch(() => {});
-      throw new RegistryError(response.status, 'response_too_large', `the answer is larger than ${maxBytes} bytes`);
+      throw tooLarge();
     }
     chunks.push(value);
   }
@@ -33,5 +40,13 @@ export async function readLimitedText(response: Response, maxBytes: number): Pro
     all.set(c, offset);
     offset += c.byteLength;
   }
-  return new TextDecoder().decode(all);
+  return all;
+}
+
+/** Reads a response body up to `maxBytes`; larger answers are refused rather than buffered. */
+export async function readLimitedText(response: Response, maxBytes: number): Promise<string> {
+  const bytes = await readLimitedBytes(response.body, response.headers.get('content-length'), maxBytes, () => {
+    return new RegistryError(response.status, 'response_too_large', `the answer is larger than ${maxBytes} bytes`);
+  });
+  return new TextDecoder().decode(bytes);
 }
