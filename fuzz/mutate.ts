@@ -158,9 +158,13 @@ export function btoaBytes(bytes: Uint8Array): string {
 
 type Path = (string | number)[];
 
+/**
+ * Paths a mutation may touch: at most `limit`, at most 50 levels down. Nothing deeper is ever
+ * changed, so deep parts `clone` shares between copies stay acyclic.
+ */
 function paths(value: unknown, prefix: Path = [], out: Path[] = [], limit = 400): Path[] {
   out.push(prefix);
-  if (out.length >= limit) return out;
+  if (out.length >= limit || prefix.length >= 50) return out;
   if (Array.isArray(value)) {
     for (let i = 0; i < Math.min(value.length, 50); i++) paths(value[i], [...prefix, i], out, limit);
   } else if (value !== null && typeof value === 'object' && !(value instanceof Uint8Array)) {
@@ -291,7 +295,7 @@ export function mutateValue(rng: Rng, sample: unknown, allowNonJson: boolean): u
 
 /** Byte-level mutations: flips, overwrites, inserts, deletes, truncation, extension, splices. */
 export function mutateBytes(rng: Rng, sample: Uint8Array, others: readonly Uint8Array[] = []): Uint8Array {
-  let b = new Uint8Array(sample);
+  let b: Uint8Array = new Uint8Array(sample);
   for (let m = 0, k = 1 + rng.int(4); m < k; m++) {
     const i = b.length === 0 ? 0 : rng.int(b.length);
     switch (rng.int(8)) {

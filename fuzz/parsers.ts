@@ -465,7 +465,7 @@ export async function buildTargets(): Promise<ParserTarget[]> {
       async parse(input) {
         const r = (typeof input === 'object' && input !== null ? input : {}) as { route?: unknown; status?: unknown; body?: unknown };
         const routes = ['getAgent', 'fetchBundle', 'preKeyStatus', 'discover', 'fetchInbox', 'presence', 'reportReputation', 'uploadPreKeys'];
-        const route = routes.includes(r.route as string) ? (r.route as string) : routes[Math.abs(JSON.stringify(r.route ?? 0).length) % routes.length]!;
+        const route = routes.includes(r.route as string) ? (r.route as string) : routes[String(typeof r.route).length % routes.length]!;
         const status = typeof r.status === 'number' && Number.isInteger(r.status) && r.status >= 200 && r.status <= 599 ? r.status : 200;
         reply = { status, body: typeof r.body === 'string' ? r.body : toJsonText(r.body) };
         switch (route) {

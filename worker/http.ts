@@ -1,5 +1,6 @@
 import { AgentMeshError } from '../src/errors.js';
 import { RequestAuthError } from '../src/net/errors.js';
+import { jsonNestingExceeds } from '../src/wire/json.js';
 import { readLimitedBytes } from '../src/net/http.js';
 
 /** An error answer: JSON `{ error, message }` with an HTTP status. */
@@ -67,11 +68,16 @@ export function bodyText(bytes: Uint8Array): string {
   }
 }
 
+/** Deepest nesting a request body may have (the registry's bodies need 3; metadata gets room). */
+export const MAX_BODY_DEPTH = 32;
+
 /** Parses a JSON object body. */
 export function parseJsonObject(bytes: Uint8Array): Record<string, unknown> {
   let value: unknown;
+  const text = bodyText(bytes);
+  if (jsonNestingExceeds(text, MAX_BODY_DEPTH)) throw new HttpError(400, 'invalid_json', `the body is nested deeper than ${MAX_BODY_DEPTH} levels`);
   try {
-    value = JSON.parse(bodyText(bytes));
+    value = JSON.parse(text);
   } catch (e) {
     if (e instanceof HttpError) throw e;
     throw new HttpError(400, 'invalid_json', 'the body is not valid JSON');

@@ -24,6 +24,9 @@ export async function route(request: Request, env: Env): Promise<Response> {
       return json({ ok: true, service: 'agentmesh-relay', version: 1 });
     case 'discover':
       if (parts.length !== 3) throw notFound();
+      // Refused here, body unread: handing an object a request whose body it never reads wedged
+      // the next request to a new object under wrangler dev (30 s, found by fuzz/worker.ts).
+      if (request.method !== 'GET') throw methodNotAllowed('GET');
       return env.DIRECTORY.get(env.DIRECTORY.idFromName('directory')).fetch(request);
     case 'edge-agent':
       // The demo's edge agent (worker/edge-agent.ts): GET wakes it and describes it; POST …/restart resets its object.

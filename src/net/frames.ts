@@ -2,7 +2,7 @@ import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.j
 import { toHex } from '../encoding.js';
 import { isValidDid } from '../identity/did.js';
 import { EncryptedMessage } from '../wire/encrypted-message.js';
-import { asRecord, readBytes, readOptionalUint32 } from '../wire/json.js';
+import { asRecord, jsonNestingExceeds, readBytes, readOptionalUint32 } from '../wire/json.js';
 import { KEY_LENGTH } from '../wire/limits.js';
 import { InvalidFrameError } from './errors.js';
 import { parseTimestamp } from './signing.js';
@@ -25,6 +25,8 @@ export const ROUTED_FRAME_TYPES = ['message', 'knock', 'knock_accept', 'knock_re
 export type RoutedFrameType = string;
 /** Largest frame text the relay and clients accept by default (UTF-16 code units). */
 export const DEFAULT_MAX_FRAME_CHARS = 256 * 1024;
+/** Deepest nesting of arrays and objects a frame may have (AgentMesh frames need 3). */
+export const MAX_FRAME_DEPTH = 32;
 
 export interface Frame {
   v: number;
@@ -90,6 +92,7 @@ function isAddress(value: unknown): value is string {
 export function parseFrame(text: unknown, maxChars = DEFAULT_MAX_FRAME_CHARS): Frame {
   if (typeof text !== 'string') throw fail('a frame is JSON text');
   if (text.length > maxChars) throw fail(`frame larger than ${maxChars} characters`);
+  if (jsonNestingExceeds(text, MAX_FRAME_DEPTH)) throw fail(`frame nested deeper than ${MAX_FRAME_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -101,7 +104,7 @@ export function parseFrame(text: unknown, maxChars = DEFAULT_MAX_FRAME_CHARS): F
 
 export function checkEnvelope(value: unknown): Frame {
   const f = asRecord(value, fail, 'frame');
-  if (f.v !== FRAME_VERSION) throw fail(`unsupported frame version ${JSON.stringify(f.v)}; this relay speaks v${FRAME_VERSION}`);
+  if (f.v !== FRAME_VERSION) throw fail(`unsupported frame version ${typeof f.v === 'number' ? f.v : typeof f.v}; this relay speaks v${FRAME_VERSION}`);
   if (typeof f.type !== 'string' || !TYPE.test(f.type)) throw fail('field "type" must be a frame type');
   if (!isAddress(f.from)) throw fail('field "from" must be a DID');
   if (!isAddress(f.to)) throw fail('field "to" must be a DID');

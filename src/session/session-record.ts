@@ -58,7 +58,7 @@ export function encodeChannels(snapshots: readonly ChannelSnapshot[]): JsonValue
 /** The stored channels, parsed into snapshots; the first is the session, the rest are candidates. */
 export function decodeChannels(json: unknown): ChannelSnapshot[] {
   const record = asRecord(json, corrupt, 'channel');
-  if (record.version !== 1) throw corrupt(`unknown channel version ${JSON.stringify(record.version)}`);
+  if (record.version !== 1) throw corrupt(`unknown channel version ${typeof record.version === 'number' ? record.version : typeof record.version}`);
   const list = record.channels;
   if (!Array.isArray(list) || list.length === 0 || list.length > MAX_CANDIDATE_CHANNELS) {
     throw corrupt(`channels must be 1 to ${MAX_CANDIDATE_CHANNELS} entries`);
@@ -100,7 +100,7 @@ export function encodeMetadata(m: SessionMetadata): JsonObject {
 
 export function decodeMetadata(json: unknown): SessionMetadata {
   const r = asRecord(json, corrupt, 'metadata');
-  if (r.version !== 1) throw corrupt(`unknown metadata version ${JSON.stringify(r.version)}`);
+  if (r.version !== 1) throw corrupt(`unknown metadata version ${typeof r.version === 'number' ? r.version : typeof r.version}`);
   if (r.role !== 'initiator' && r.role !== 'responder') throw corrupt('metadata.role must be initiator or responder');
   let establishment: ChannelEstablishment | null = null;
   if (r.establishment !== null && r.establishment !== undefined) {

@@ -86,7 +86,7 @@ export class DurableObjectAgentStore implements AgentStore {
           if (existing.size > 0) throw new StorageSchemaError(`keys under ${JSON.stringify(prefix)} exist without a schema version`);
           await txn.put(key('schema'), DO_SCHEMA_VERSION);
         } else if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) {
-          throw new StorageSchemaError(`the stored schema version ${JSON.stringify(version)} is not a version number`);
+          throw new StorageSchemaError(`the stored schema version (${typeof version}) is not a version number`);
         } else if (version > DO_SCHEMA_VERSION) {
           throw new StorageSchemaError(`storage was written by schema version ${version}, newer than ${DO_SCHEMA_VERSION}`);
         }

@@ -98,7 +98,7 @@ export function checkBatch(batch: readonly StoreWrite[]): StoreWrite[] {
           : { op: w.op, peerDid, expectedRevision: checkRevision(w.expectedRevision, invalid, 'expectedRevision') };
       }
       default:
-        throw invalid(`unknown operation ${JSON.stringify(String((w as { op?: unknown })?.op)).slice(0, 40)}`);
+        throw invalid(`unknown operation ${typeof w?.op === 'string' ? JSON.stringify((w.op as string).slice(0, 40)) : typeof w?.op}`);
     }
   });
 }

@@ -17,6 +17,27 @@ export function parseJsonText(text: unknown, fail: ErrorFactory, what: string): 
   }
 }
 
+/**
+ * Whether JSON text nests arrays and objects deeper than `maxDepth`. A linear scan, no recursion:
+ * parsers use it to refuse deep input before `JSON.parse`, so that nothing downstream (another
+ * implementation's recursive parser, a `JSON.stringify`) meets a value it cannot walk.
+ */
+export function jsonNestingExceeds(text: string, maxDepth: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
 export function asRecord(value: unknown, fail: ErrorFactory, what: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw fail(`${what} must be a JSON object`);
   return value as Record<string, unknown>;

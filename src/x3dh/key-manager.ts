@@ -469,7 +469,7 @@ function parsePreKeySet(input: unknown): {
   };
   try {
     const r = record(input, 'the export');
-    if (r.version !== 1) throw fail(`unsupported version ${JSON.stringify(r.version)}`);
+    if (r.version !== 1) throw fail(`unsupported version ${typeof r.version === 'number' ? r.version : typeof r.version}`);
     const signedIn = r.signed_pre_keys;
     const oneTimeIn = r.one_time_pre_keys;
     if (!Array.isArray(signedIn) || signedIn.length > PRE_KEY_IMPORT_LIMITS.maxSignedPreKeys) {
