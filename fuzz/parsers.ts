@@ -11,7 +11,7 @@
 import { decodeEstablishment, encodeEstablishment } from '../src/channel/establishment.js';
 import { SecureChannel } from '../src/channel/secure-channel.js';
 import { createCryptoProvider, type CryptoProvider } from '../src/crypto/index.js';
-import { concatBytes, fromUtf8, toBase64Url, utf8, type Bytes } from '../src/encoding.js';
+import { toBase64Url, utf8 } from '../src/encoding.js';
 import {
   AgentMeshError,
   InvalidBundleError,
@@ -181,8 +181,6 @@ export async function buildTargets(): Promise<ParserTarget[]> {
   const provider = new StaticTrustProvider({ [alice.did]: 800, [bob.did]: 800 });
   const noTransport = { request: async () => Promise.reject(new Error('unused')), listen: () => () => undefined };
   const bobHandshake = new TrustHandshake({ identity: bob, agentDid: bob.did, trustProvider: provider, transport: noTransport, crypto, now });
-  const aliceHandshake = new TrustHandshake({ identity: alice, agentDid: alice.did, trustProvider: provider, transport: noTransport, crypto, now });
-  void aliceHandshake;
   const challengeFrame = {
     ...envelope('trust_challenge', alice.did, bob.did),
     challenge: { challenge_id: 'challenge_00112233', nonce: 'aa'.repeat(32), timestamp: new Date(FIXED_NOW).toISOString(), expires_in_seconds: 30 },
@@ -198,10 +196,8 @@ export async function buildTargets(): Promise<ParserTarget[]> {
   const aliceKnocks = new KnockExchange({ agentDid: alice.did, identity: alice, trustProvider: provider, policy: defaultKnockPolicy({ minTrustScore: 500 }), crypto, now });
   const knockSamples: unknown[] = [];
   for (let i = 0; i < 3; i++) knockSamples.push(await aliceKnocks.createKnock(bob.did, { action: `read.${i}`, description: 'fuzz', capabilitiesRequired: [], trustMinimum: 0 }));
-  const grantedIds = new Set<string>();
   const grantCounts = new Map<string, number>();
   const knockAnswers = [(await knocks.answerKnock(knockSamples[0])).answer];
-  grantedIds.add((knockSamples[0] as { id: string }).id);
   grantCounts.set((knockSamples[0] as { id: string }).id, 1);
   const trustFrames: unknown[] = [challengeFrame, responseFrame, proofFrame, ...knockSamples, ...knockAnswers, { ...envelope('trust_result', bob.did, alice.did), verified: true }];
 
@@ -265,9 +261,6 @@ export async function buildTargets(): Promise<ParserTarget[]> {
     JSON.stringify({ ...envelope('ack', RELAY_ADDRESS, alice.did), ack_id: '00000000-0000-4000-8000-000000000000', status: 'stored' }),
     JSON.stringify({ ...envelope('error', RELAY_ADDRESS, alice.did), code: 'inbox_full', message: 'm' }),
   ];
-
-  const states = new Map<string, string>();
-  const snapshot = (name: string, value: string) => states.set(name, value);
 
   const targets: ParserTarget[] = [
     {
@@ -512,9 +505,6 @@ export async function buildTargets(): Promise<ParserTarget[]> {
       parse: (input) => canonicalJson(input),
     },
   ];
-  void snapshot;
-  void fromUtf8;
-  void concatBytes;
   return targets;
 }
 

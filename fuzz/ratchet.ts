@@ -481,7 +481,6 @@ async function makeBad(w: World, to: Who, kind: BadKind): Promise<{ input: Encry
     }
     case 'ratchet-key': {
       if (!any) return null;
-      const h = any.message.header;
       // Random bytes (almost always a valid point), or a real public key nobody holds the chain of.
       const dh = rng.chance(0.5) ? rng.bytes(32) : await createCryptoProvider({ curves: 'noble', hashes: 'noble', random: (n) => rng.bytes(n) }).x25519GenerateKeyPair().then((p) => p.publicKey);
       return { input: rawWire(dh, rng.int(8), rng.int(8), any.message.ciphertext) };

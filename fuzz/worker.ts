@@ -19,7 +19,6 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symli
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Agent as HttpAgent, fetch as undiciFetch } from 'undici';
 import type { LocalWorker, LocalWorkerOptions } from '../scripts/local-worker.mjs';
 import { SecureChannel } from '../src/channel/secure-channel.js';
 import { decodeEstablishment, encodeEstablishment } from '../src/channel/establishment.js';
@@ -48,6 +47,8 @@ export interface WorkerFuzzOptions {
    * reloads on every source change, and other work in the tree would restart it under the run.
    */
   snapshot?: boolean;
+  /** How to start the Worker (default: scripts/local-worker.mjs, from a snapshot when `snapshot`). */
+  launch?: (options: LocalWorkerOptions) => Promise<LocalWorker>;
 }
 
 export interface WorkerFuzzResult {
@@ -98,7 +99,7 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
   const trace = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.FUZZ_TRACE === '1';
   const persistTo = mkdtempSync(join(tmpdir(), 'agentmesh-fuzz-worker-'));
   const vars = { RATE_LIMIT_PER_MINUTE: '100000', PREKEY_CLAIMS_PER_MINUTE: '100000', INBOX_MAX_PER_SENDER: '200', INBOX_MAX_PER_RECIPIENT: '1000' };
-  const { startLocalWorker, dispose } = await launcher(options.snapshot ?? true);
+  const { startLocalWorker, dispose } = options.launch ? { startLocalWorker: options.launch, dispose: () => undefined } : await launcher(options.snapshot ?? true);
   const workerLog = (line: string) => log(`[wrangler] ${line}`);
   let worker: LocalWorker = await startLocalWorker({ persistTo, vars, log: workerLog });
   const counts: Record<string, number> = {};
@@ -122,27 +123,14 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
   };
 
   /** One request; checks what every answer must satisfy; returns status and parsed body. */
-  /**
-   * Requests the service may refuse before reading their body go over connections that are not
-   * reused: under wrangler dev, a connection on which a body was refused unread can stall the next
-   * request sent on it (a known limit of the local runtime, see SECURITY.md).
-   */
-  const noReuse = new HttpAgent({ pipelining: 0 });
-  async function call(method: string, path: string, init: { headers?: Record<string, string>; body?: string | Uint8Array; kind: string; reuse?: boolean }): Promise<{ status: number; body: unknown; ms: number } | null> {
+  async function call(method: string, path: string, init: { headers?: Record<string, string>; body?: string | Uint8Array; kind: string }): Promise<{ status: number; body: unknown; ms: number } | null> {
     requests += 1;
     bump(`request: ${init.kind}`);
     if (trace) log(`> ${requests} ${init.kind} ${method} ${path.slice(0, 100)} body ${init.body?.length ?? 'none'}`);
     const started = performance.now();
     let res: Response;
     try {
-      const big = typeof init.body === 'string' ? init.body.length > 8192 : (init.body?.length ?? 0) > 8192;
-      res = (await undiciFetch(worker.url + path, {
-        method,
-        headers: init.headers,
-        body: init.body as string | undefined,
-        signal: AbortSignal.timeout(30_000),
-        ...(big && init.reuse !== true ? { dispatcher: noReuse } : {}),
-      })) as unknown as Response;
+      res = await fetch(worker.url + path, { method, headers: init.headers, body: init.body as BodyInit | undefined, signal: AbortSignal.timeout(30_000) });
     } catch (error) {
       // The Worker is being killed by a restart in the middle of this request: no answer, no claim.
       if (restarting) return null;
@@ -159,9 +147,10 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
     }
     const ms = performance.now() - started;
     if (res.status === 503 && text.includes('restarted mid-request')) {
-      // wrangler dev's own answer when the Worker restarts under a request (our SIGKILL, or a
-      // reload): the request's outcome is unknown, exactly as when the connection drops.
+      // wrangler dev's own answer when the Worker restarts under a request: the request's outcome
+      // is unknown, exactly as when the connection drops. Only our restarts may cause it.
       bump('answered "restarted mid-request" by the runtime');
+      if (!restarting) fail('runtime-restart', `${method} ${path.slice(0, 80)}: the Worker restarted on its own`);
       return null;
     }
     slowest = Math.max(slowest, ms);
@@ -433,21 +422,44 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
   }
 
   /**
-   * A regression probe: a body sent to a route that does not read it (discover) once wedged the
-   * next request to a new object for 30 s under wrangler dev.
+   * Regression probes: a body the Worker does not read to the end (sent to a route that ignores
+   * bodies, or over a size limit, declared or streamed) once stalled the next request for as long
+   * as that request waited (30 s here) under wrangler dev.
    */
   async function unreadBodies() {
-    for (const [method, path] of [['POST', '/v1/discover?capability=fuzz'], ['DELETE', '/v1/discover'], ['PUT', '/v1/agents'], ['POST', '/v1/nowhere']] as const) {
-      await call(method, path, { body: 'x'.repeat(rng.pick([10, 5000])), kind: 'unread body' });
+    const someone = rng.pick(agents);
+    const big = (n: number) => 'x'.repeat(n);
+    const chunked = (n: number) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let i = 0; i < n; i += 16_384) controller.enqueue(new Uint8Array(Math.min(16_384, n - i)).fill(0x20));
+          controller.close();
+        },
+      });
+    const probes: [string, string, () => BodyInit][] = [
+      ['POST', '/v1/discover?capability=fuzz', () => big(10)],
+      ['DELETE', '/v1/discover', () => big(5000)],
+      ['POST', '/v1/agents', () => big(300_000)],
+      ['POST', `/v1/agents/${someone.did}/inbox/ack`, () => big(600_000)],
+      ['POST', `/v1/agents/${someone.did}/reputation`, () => chunked(500_000)],
+      ['PUT', `/v1/agents/${someone.did}/prekeys`, () => chunked(1_000_000)],
+    ];
+    for (const [method, path, body] of probes) {
+      requests += 1;
+      bump('request: unread body');
+      const res = await fetch(worker.url + path, { method, body: body(), duplex: 'half', signal: AbortSignal.timeout(30_000) } as RequestInit).catch((e: unknown) => e);
+      if (res instanceof Response) {
+        await res.text();
+        if (res.status !== 405 && res.status !== 404 && res.status !== 413) fail('status', `${method} ${path} with an unread body: ${res.status}`);
+      } else fail('network', `${method} ${path} with an unread body: ${String(res)}`);
       const fresh = (await AgentIdentity.fromSeed(rng.bytes(32))).did;
       const r = await call('GET', `/v1/agents/${fresh}/prekeys`, { kind: 'after an unread body' });
-      if (r && r.ms > 2000) fail('wedged', `a request after ${method} ${path} with an unread body took ${Math.round(r.ms)} ms`);
+      if (r && r.ms > 2000) fail('stalled', `the request after ${method} ${path} with an unread body took ${Math.round(r.ms)} ms`);
     }
   }
 
   // ── the run ──────────────────────────────────────────────────────────────────────────────────
   try {
-    await unreadBodies();
     for (let i = 0; i < (options.agents ?? 10); i++) {
       const a = await newAgent();
       agents.push(a);
@@ -461,6 +473,7 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
       await register(j);
       await upload(j, 5);
     }
+    await unreadBodies();
     const restartEvery = options.restarts ? Math.floor(options.requests / (options.restarts + 1)) : Infinity;
     let nextRestart = restartEvery;
     while (requests < options.requests) {

@@ -49,9 +49,12 @@ export function toErrorResponse(error: unknown): Response {
   return errorResponse(500, 'internal_error', 'the service failed to handle this request');
 }
 
+/** How much of an over-long request body is read and dropped before it is cancelled (see readLimitedBytes). */
+const MAX_DRAIN_BYTES = 4 * 1024 * 1024;
+
 /** Reads at most `maxBytes` of the body, whatever Content-Length claims. */
 export function readBody(request: Request, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
-  return readLimitedBytes(request.body, request.headers.get('content-length'), maxBytes, () => tooLarge(maxBytes));
+  return readLimitedBytes(request.body, request.headers.get('content-length'), maxBytes, () => tooLarge(maxBytes), MAX_DRAIN_BYTES);
 }
 
 function tooLarge(maxBytes: number): HttpError {

@@ -1,0 +1,62 @@
+/**
+ * The Double Ratchet and the session layer under attack (a short run of `npm run fuzz`'s ratchet
+ * part; see fuzz/ratchet.ts for what each schedule does and checks), and the regression the
+ * fuzzer found: a forged message must not draw randomness.
+ *
+ * FUZZ_SEED=<n> runs another seed; FUZZ_RATCHET_STEPS=<n> a longer run.
+ */
+import { describe, expect, it } from 'vitest';
+import { createCryptoProvider } from '../src/crypto/index.js';
+import { concatBytes, toHex, utf8 } from '../src/encoding.js';
+import { AuthenticationError } from '../src/errors.js';
+import { DoubleRatchet } from '../src/ratchet/double-ratchet.js';
+import { EncryptedMessage } from '../src/wire/encrypted-message.js';
+import { runRatchetFuzz } from '../fuzz/ratchet.js';
+import { Rng } from '../fuzz/rng.js';
+
+const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
+const SEED = Number.parseInt(env.FUZZ_SEED ?? '', 10) || 20261127;
+const STEPS = Number.parseInt(env.FUZZ_RATCHET_STEPS ?? '', 10) || 1600;
+
+describe('ratchet under attack, against a shadow that sees only the genuine messages', () => {
+  it(`random schedules (seed ${SEED}, ${STEPS} steps): genuine messages decrypt exactly once, nothing else does, and state equals the shadow's`, async () => {
+    const result = await runRatchetFuzz({ seed: SEED, steps: STEPS, conversationSteps: 200 });
+    expect(result.failures, JSON.stringify(result.failures, null, 2)).toEqual([]);
+    // The schedules exercised what they are meant to.
+    const c = result.counts;
+    for (const kind of ['flip', 'replay', 'counter', 'ratchet-key', 'low-order', 'long-skip', 'cached-slot', 'wrong-ad', 'garbage', 'reflect']) {
+      expect(c[`bad: ${kind}`] ?? 0, `bad inputs of kind ${kind}`).toBeGreaterThan(0);
+    }
+    expect(c['genuine delivered'] ?? 0).toBeGreaterThan(STEPS / 10);
+    expect((c['bad: establishment-forged'] ?? 0) + (c['bad: establishment-replay'] ?? 0)).toBeGreaterThan(0);
+  }, 180_000);
+});
+
+describe('a forged message draws no randomness (regression)', () => {
+  it('a forgery that starts a DH ratchet step fails and leaves the random stream where it was', async () => {
+    // Before the fix the receiver drew its next ratchet key pair before the AEAD check: a forged
+    // header with a new ratchet key moved the random stream, so the next genuine DH step produced
+    // other keys than a run without the forgery would have.
+    const setup = new Rng(1);
+    const shared = setup.bytes(32);
+    const noble = createCryptoProvider({ curves: 'noble', hashes: 'noble', random: (n) => setup.bytes(n) });
+    const bobPair = await noble.x25519GenerateKeyPair();
+    let draws = 0;
+    const bobRng = new Rng(2);
+    const bobCrypto = createCryptoProvider({ curves: 'noble', hashes: 'noble', random: (n) => (draws++, bobRng.bytes(n)) });
+    const alice = await DoubleRatchet.initSender({ sharedSecret: shared, remoteDhPublic: bobPair.publicKey }, { crypto: noble });
+    const bob = DoubleRatchet.initReceiver({ sharedSecret: shared, dhKeyPair: bobPair }, { crypto: bobCrypto });
+    const genuine = await alice.encrypt(utf8('hello'));
+    const fresh = await noble.x25519GenerateKeyPair();
+    const before = JSON.stringify(bob.state.toDict());
+    for (let i = 0; i < 5; i++) {
+      const forged = new EncryptedMessage({ dhPublicKey: fresh.publicKey, previousChainLength: 0, messageNumber: i }, concatBytes(setup.bytes(12), setup.bytes(40)));
+      await expect(bob.decrypt(forged)).rejects.toBeInstanceOf(AuthenticationError);
+    }
+    expect(draws).toBe(0);
+    expect(JSON.stringify(bob.state.toDict())).toBe(before);
+    // The genuine message takes the DH step and draws exactly one key pair.
+    expect(toHex(await bob.decrypt(genuine))).toBe(toHex(utf8('hello')));
+    expect(draws).toBe(1);
+  });
+});
