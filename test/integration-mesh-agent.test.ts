@@ -94,6 +94,39 @@ describe('MeshAgent over the local Worker', () => {
     expect(await aliceInbox.next(1)).toEqual(['back online']);
   }, 90_000);
 
+  it('two agents that write to each other at the same moment end up in one session and lose nothing', async () => {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const alice = await start({ store: new MemoryAgentStore() });
+      const bob = await start({ store: new MemoryAgentStore() });
+      const aliceInbox = inbox(alice);
+      const bobInbox = inbox(bob);
+      const rejected: RejectedFrame[] = [];
+      alice.onRejected((r) => rejected.push(r));
+      bob.onRejected((r) => rejected.push(r));
+      await Promise.all([
+        (async () => {
+          await alice.send(bob.did, 'a0');
+          await alice.send(bob.did, 'a1');
+        })(),
+        (async () => {
+          await bob.send(alice.did, 'b0');
+          await bob.send(alice.did, 'b1');
+        })(),
+      ]);
+      expect(await bobInbox.next(2)).toEqual(['a0', 'a1']);
+      expect(await aliceInbox.next(2)).toEqual(['b0', 'b1']);
+      for (let i = 2; i < 5; i++) {
+        await alice.send(bob.did, `a${i}`);
+        await bob.send(alice.did, `b${i}`);
+      }
+      expect(await bobInbox.next(5)).toEqual(['a0', 'a1', 'a2', 'a3', 'a4']);
+      expect(await aliceInbox.next(5)).toEqual(['b0', 'b1', 'b2', 'b3', 'b4']);
+      expect(rejected).toEqual([]);
+      const roles = [(await alice.sessions.getSession(bob.did))?.role, (await bob.sessions.getSession(alice.did))?.role];
+      expect(roles.sort()).toEqual(['initiator', 'responder']);
+    }
+  }, 120_000);
+
   it('refuses a peer below the threshold before any key exchange, on both sides', async () => {
     const strict = await start({ store: new MemoryAgentStore(), minTrustScore: 900 });
     const other = await start({ store: new MemoryAgentStore() });

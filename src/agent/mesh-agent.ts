@@ -13,7 +13,7 @@ import type { AgentStore } from '../storage/store.js';
 import { TrustError, TrustTransportError } from '../trust/errors.js';
 import { RegistryError, RelayClosedError, RelayError } from '../net/errors.js';
 import { StorageError, StoreClosedError, StoreConflictError } from '../storage/errors.js';
-import { SessionManagerClosedError } from '../session/errors.js';
+import { SessionExistsError, SessionManagerClosedError } from '../session/errors.js';
 import { TrustHandshake } from '../trust/handshake.js';
 import type { TrustProvider } from '../trust/provider.js';
 import type { PeerVerification } from '../trust/verification-cache.js';
@@ -188,11 +188,10 @@ export class MeshAgent {
     this.#assertOpen();
     const bytes = typeof plaintext === 'string' ? utf8(plaintext) : plaintext;
     await this.#ensureSession(peerDid);
-    const info = await this.sessions.getSession(peerDid);
-    const message = await this.sessions.send(peerDid, bytes);
+    const { message, establishment } = await this.sessions.sendWithEstablishment(peerDid, bytes);
     const frame: Record<string, unknown> = { type: 'message', to: peerDid, ...message.toFrame() };
     // Until the peer has answered, every message carries the establishment, so any of them opens the session.
-    if (info?.establishment) frame.x3dh = encodeEstablishment(info.establishment);
+    if (establishment) frame.x3dh = encodeEstablishment(establishment);
     const receipt = await this.relay.send(frame as { type: string; to: string });
     return receipt.id;
   }
@@ -249,7 +248,12 @@ export class MeshAgent {
     if (!equalKeys(bundle.identityKeyEd, verification.publicKey)) {
       throw new TrustError('did_key_mismatch', `the bundle of ${peerDid} is not signed by the key its handshake proved`, { peerDid });
     }
-    await this.sessions.initiate(peerDid, bundle, { associatedData: utf8(`${this.did}|${peerDid}`), trust: trustRecord(verification) });
+    try {
+      await this.sessions.initiate(peerDid, bundle, { associatedData: utf8(`${this.did}|${peerDid}`), trust: trustRecord(verification) });
+    } catch (error) {
+      // The peer's own establishment arrived while we were verifying it: that session serves both ways.
+      if (!(error instanceof SessionExistsError)) throw error;
+    }
   }
 
   async #onFrameSafely(frame: RoutedFrame): Promise<void> {
@@ -282,7 +286,8 @@ export class MeshAgent {
         associatedData: utf8(`${frame.from}|${this.did}`),
         trust: trustRecord(verification),
       });
-      opened = !retransmit;
+      // Not opened when this was a retransmission, or when our own simultaneous session won.
+      opened = !retransmit && !(known?.role === 'initiator' && (await this.sessions.getSession(frame.from))?.role === 'initiator');
     } else {
       plaintext = await this.sessions.receive(frame.from, message);
     }

@@ -9,6 +9,7 @@ export {
   SessionManager,
   type AcceptOptions,
   type InitiateOptions,
+  type OutgoingMessage,
   type RatchetInfo,
   type SessionInfo,
   type SessionManagerOptions,

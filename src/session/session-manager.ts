@@ -1,7 +1,7 @@
 import { decodeEstablishment, type ChannelEstablishment, type EstablishmentJson } from '../channel/establishment.js';
 import { SecureChannel } from '../channel/secure-channel.js';
 import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.js';
-import { copyBytes, fromHex, type Bytes } from '../encoding.js';
+import { copyBytes, fromHex, toHex, type Bytes } from '../encoding.js';
 import type { RatchetStateDict } from '../ratchet/state.js';
 import { AuthenticationError, InvalidKeyError, PreKeyNotFoundError, RatchetStateError } from '../errors.js';
 import { AgentIdentity } from '../identity/agent-identity.js';
@@ -17,11 +17,13 @@ import { SessionExistsError, IdentityMismatchError, IdentityNotFoundError, Sessi
 import { liveSignedPreKeys, oneTimeFromJson, oneTimeToJson, preKeySet, signedFromJson, signedToJson } from './prekey-records.js';
 import {
   decodeChannels,
+  decodeInboundChannel,
   decodeMetadata,
   encodeChannels,
   encodeMetadata,
   MAX_ASSOCIATED_DATA_BYTES,
   MAX_CANDIDATE_CHANNELS,
+  replaceChannels,
   restoreChannel,
   type SessionMetadata,
   type SessionRole,
@@ -63,6 +65,12 @@ export interface AcceptOptions extends InitiateOptions {
   firstMessage?: EncryptedMessage | Uint8Array;
   /** The initiator's Ed25519 identity key, when known: checked against the DID and the establishment. */
   peerIdentityKeyEd?: Uint8Array;
+}
+
+/** A message and, until the peer has answered, the establishment that opens its session. */
+export interface OutgoingMessage {
+  readonly message: EncryptedMessage;
+  readonly establishment: ChannelEstablishment | null;
 }
 
 /** What `getSession` tells about a stored session (no key material). */
@@ -340,12 +348,18 @@ export class SessionManager {
     const peerEd = options.peerIdentityKeyEd ? this.#checkPeerEd(peerDid, options.peerIdentityKeyEd, est.identityKey) : null;
     return this.#locked(`session:${peerDid}`, async () => {
       const existing = await this.store.getSession(peerDid);
-      if (existing) {
-        const meta = decodeMetadata(existing.metadata);
-        if (meta.acceptedEphemeralKey && this.#crypto.constantTimeEqual(meta.acceptedEphemeralKey, est.ephemeralKey)) {
+      const meta = existing ? decodeMetadata(existing.metadata) : null;
+      let keepOurs = false;
+      if (existing && meta) {
+        const seen = (key: Bytes | null | undefined) => !!key && this.#crypto.constantTimeEqual(key, est.ephemeralKey);
+        if (seen(meta.acceptedEphemeralKey) || seen(meta.inboundEphemeralKey)) {
           return first ? this.#receiveLocked(existing, first) : null;
         }
         if (!first && !options.replace) throw new SessionExistsError(peerDid);
+        keepOurs = !options.replace && this.#keepsInitiatorRole(peerDid, meta);
+        if (keepOurs && !this.#crypto.constantTimeEqual(meta.peerIdentityKey, est.identityKey)) {
+          throw new IdentityMismatchError(`the establishment's identity key is not the one of our session with ${peerDid}`);
+        }
       }
       const signed = await this.store.getSignedPreKeys();
       let otk: OneTimePreKeyRecord | null = null;
@@ -365,20 +379,29 @@ export class SessionManager {
           plaintext = text;
           kept = [winner];
         }
-        const metadata: SessionMetadata = {
-          role: 'responder',
-          peerIdentityKey: copyBytes(est.identityKey),
-          peerIdentityKeyEd: peerEd,
-          establishment: null,
-          acceptedEphemeralKey: copyBytes(est.ephemeralKey),
-        };
+        let record: SessionRecord;
+        if (keepOurs && existing && meta) {
+          // Both sides opened a session at once and ours wins: read theirs with a receive-only channel.
+          record = {
+            ...existing,
+            revision: existing.revision + 1,
+            channel: encodeChannels(decodeChannels(existing.channel), kept[0]!.snapshot()),
+            metadata: encodeMetadata({ ...meta, inboundEphemeralKey: copyBytes(est.ephemeralKey) }),
+            updatedAt: this.#now(),
+          };
+        } else {
+          const metadata: SessionMetadata = {
+            role: 'responder',
+            peerIdentityKey: copyBytes(est.identityKey),
+            peerIdentityKeyEd: peerEd,
+            establishment: null,
+            acceptedEphemeralKey: copyBytes(est.ephemeralKey),
+          };
+          record = this.#newRecord(peerDid, existing, kept, metadata, options.trust);
+        }
         // The one-time key goes in the same transaction as the session that used it.
         const batch: StoreWrite[] = otk ? [{ op: 'consumeOneTimePreKey', keyId: otk.keyId }] : [];
-        batch.push({
-          op: 'putSession',
-          record: this.#newRecord(peerDid, existing, kept, metadata, options.trust),
-          expectedRevision: existing?.revision ?? null,
-        });
+        batch.push({ op: 'putSession', record, expectedRevision: existing?.revision ?? null });
         try {
           await this.store.write(batch);
         } catch (error) {
@@ -396,11 +419,21 @@ export class SessionManager {
 
   /** Encrypts for `peerDid`. The advanced chain is stored before the message is returned. */
   async send(peerDid: string, plaintext: Uint8Array): Promise<EncryptedMessage> {
+    return (await this.sendWithEstablishment(peerDid, plaintext)).message;
+  }
+
+  /**
+   * Like `send`, and also returns the establishment the message must travel with (null once the
+   * peer has answered), read under the same lock: a session replaced in between cannot pair a
+   * message with another session's establishment.
+   */
+  async sendWithEstablishment(peerDid: string, plaintext: Uint8Array): Promise<OutgoingMessage> {
     this.#assertOpen();
     parseDid(peerDid);
     if (!(plaintext instanceof Uint8Array)) throw new TypeError('plaintext must be a Uint8Array');
     return this.#locked(`session:${peerDid}`, async () => {
       const record = await this.#load(peerDid);
+      const { establishment } = decodeMetadata(record.metadata);
       const snapshots = decodeChannels(record.channel);
       if (snapshots.length !== 1) {
         throw new RatchetStateError("this session cannot send before the initiator's first message has arrived");
@@ -411,11 +444,11 @@ export class SessionManager {
         await this.store.write([
           {
             op: 'putSession',
-            record: { ...record, revision: record.revision + 1, channel: encodeChannels([channel.snapshot()]), updatedAt: this.#now() },
+            record: { ...record, revision: record.revision + 1, channel: replaceChannels(record.channel, [channel.snapshot()]), updatedAt: this.#now() },
             expectedRevision: record.revision,
           },
         ]);
-        return message;
+        return { message, establishment };
       } finally {
         await channel.close();
       }
@@ -494,34 +527,47 @@ export class SessionManager {
 
   async #receiveLocked(record: SessionRecord, message: EncryptedMessage): Promise<Bytes> {
     const meta = decodeMetadata(record.metadata);
+    const inbound = decodeInboundChannel(record.channel);
     const channels: SecureChannel[] = [];
     try {
+      if (inbound && isFromChannel(inbound, message)) {
+        const reader = restoreChannel(inbound, this.#crypto);
+        channels.push(reader);
+        const plaintext = await reader.receive(message);
+        const channel = encodeChannels(decodeChannels(record.channel), reader.snapshot());
+        await this.#putOrWipe({ ...record, revision: record.revision + 1, channel, updatedAt: this.#now() }, plaintext);
+        return plaintext;
+      }
       for (const snapshot of decodeChannels(record.channel)) channels.push(restoreChannel(snapshot, this.#crypto));
       const [winner, plaintext] = await firstThatDecrypts(channels, message);
-      // The initiator's peer has answered, so it holds the session: stop offering the establishment.
+      // The initiator's peer has answered, so it holds the session: stop offering the establishment,
+      // and drop the receive-only channel of a simultaneous open (the relay keeps each sender's order).
       const metadata = meta.establishment ? encodeMetadata({ ...meta, establishment: null }) : record.metadata;
-      try {
-        await this.store.write([
-          {
-            op: 'putSession',
-            record: {
-              ...record,
-              revision: record.revision + 1,
-              channel: encodeChannels([winner.snapshot()]),
-              metadata,
-              updatedAt: this.#now(),
-            },
-            expectedRevision: record.revision,
-          },
-        ]);
-      } catch (error) {
-        plaintext.fill(0);
-        throw error;
-      }
+      await this.#putOrWipe(
+        { ...record, revision: record.revision + 1, channel: encodeChannels([winner.snapshot()]), metadata, updatedAt: this.#now() },
+        plaintext,
+      );
       return plaintext;
     } finally {
       for (const c of channels) await c.close();
     }
+  }
+
+  async #putOrWipe(record: SessionRecord, plaintext: Bytes): Promise<void> {
+    try {
+      await this.store.write([{ op: 'putSession', record, expectedRevision: record.revision - 1 }]);
+    } catch (error) {
+      plaintext.fill(0);
+      throw error;
+    }
+  }
+
+  /**
+   * When both agents open a session to each other at once, the one with the lower DID keeps its
+   * initiator session; the other gives its own up for it. Both sides compute the same answer.
+   */
+  #keepsInitiatorRole(peerDid: string, meta: SessionMetadata): boolean {
+    return meta.role === 'initiator' && meta.establishment !== null && this.did < peerDid;
   }
 
   /** Signed pre-keys to answer an establishment with: the one it names, or every live one (current first). */
@@ -633,6 +679,12 @@ async function firstThatDecrypts(channels: readonly SecureChannel[], message: En
     }
   }
   throw firstError ?? new AuthenticationError();
+}
+
+/** A message of the peer's receive-only channel: its ratchet key is the one that channel last saw (it never answers). */
+function isFromChannel(snapshot: { state: RatchetStateDict }, message: EncryptedMessage): boolean {
+  const remote = snapshot.state.dh_remote_public;
+  return typeof remote === 'string' && remote === toHex(message.header.dhPublicKey);
 }
 
 function ratchetInfo(state: RatchetStateDict): RatchetInfo {

@@ -38,20 +38,40 @@ export interface SessionMetadata {
   readonly establishment: ChannelEstablishment | null;
   /** Responder: the establishment's ephemeral key, to recognise a retransmitted establishment. */
   readonly acceptedEphemeralKey: Bytes | null;
+  /**
+   * Initiator that kept its session when both sides opened one at once: the ephemeral key of the
+   * peer's own establishment, whose messages are read with the inbound channel (see `encodeChannels`).
+   */
+  readonly inboundEphemeralKey?: Bytes | null;
 }
 
 const corrupt = (message: string) => new CorruptRecordError(`stored session: ${message}`);
 
-export function encodeChannels(snapshots: readonly ChannelSnapshot[]): JsonValue {
+/**
+ * `inbound` is a receive-only channel: the session the peer opened at the same moment as ours, kept
+ * only to read the messages it sent before it switched to our session.
+ */
+export function encodeChannels(snapshots: readonly ChannelSnapshot[], inbound: ChannelSnapshot | null = null): JsonValue {
+  const json: JsonObject = { version: 1, channels: snapshots.map(snapshotToJson) };
+  if (inbound) json.inbound = snapshotToJson(inbound);
+  return json;
+}
+
+/** `encodeChannels` for a session that moved on: the stored receive-only channel, if any, stays as it was. */
+export function replaceChannels(previous: JsonValue, snapshots: readonly ChannelSnapshot[]): JsonValue {
+  const json = encodeChannels(snapshots) as JsonObject;
+  const inbound = (previous as JsonObject | null)?.inbound;
+  if (inbound !== undefined) json.inbound = inbound;
+  return json;
+}
+
+function snapshotToJson(s: ChannelSnapshot): JsonObject {
   return {
-    version: 1,
-    channels: snapshots.map((s) => ({
-      associated_data: toBase64Url(s.associatedData),
-      local_identity_key: toBase64Url(s.localIdentityKey),
-      remote_identity_key: toBase64Url(s.remoteIdentityKey),
-      message_count: s.messageCount,
-      state: s.state as unknown as JsonObject,
-    })),
+    associated_data: toBase64Url(s.associatedData),
+    local_identity_key: toBase64Url(s.localIdentityKey),
+    remote_identity_key: toBase64Url(s.remoteIdentityKey),
+    message_count: s.messageCount,
+    state: s.state as unknown as JsonObject,
   };
 }
 
@@ -63,18 +83,26 @@ export function decodeChannels(json: unknown): ChannelSnapshot[] {
   if (!Array.isArray(list) || list.length === 0 || list.length > MAX_CANDIDATE_CHANNELS) {
     throw corrupt(`channels must be 1 to ${MAX_CANDIDATE_CHANNELS} entries`);
   }
-  return list.map((entry, i) => {
-    const c = asRecord(entry, corrupt, `channels[${i}]`) as Partial<Record<keyof ChannelSnapshotJson, unknown>> & Record<string, unknown>;
-    const count = c.message_count;
-    if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw corrupt(`channels[${i}].message_count must be a count`);
-    return {
-      associatedData: readBytes(c, 'associated_data', corrupt, undefined, MAX_ASSOCIATED_DATA_BYTES + 64),
-      localIdentityKey: readBytes(c, 'local_identity_key', corrupt, 32),
-      remoteIdentityKey: readBytes(c, 'remote_identity_key', corrupt, 32),
-      messageCount: count,
-      state: asRecord(c.state, corrupt, `channels[${i}].state`) as unknown as RatchetStateDict,
-    };
-  });
+  return list.map((entry, i) => snapshotFromJson(entry, `channels[${i}]`));
+}
+
+/** The stored receive-only channel, if any (see `encodeChannels`). */
+export function decodeInboundChannel(json: unknown): ChannelSnapshot | null {
+  const record = asRecord(json, corrupt, 'channel');
+  return record.inbound === undefined ? null : snapshotFromJson(record.inbound, 'inbound');
+}
+
+function snapshotFromJson(entry: unknown, where: string): ChannelSnapshot {
+  const c = asRecord(entry, corrupt, where) as Partial<Record<keyof ChannelSnapshotJson, unknown>> & Record<string, unknown>;
+  const count = c.message_count;
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) throw corrupt(`${where}.message_count must be a count`);
+  return {
+    associatedData: readBytes(c, 'associated_data', corrupt, undefined, MAX_ASSOCIATED_DATA_BYTES + 64),
+    localIdentityKey: readBytes(c, 'local_identity_key', corrupt, 32),
+    remoteIdentityKey: readBytes(c, 'remote_identity_key', corrupt, 32),
+    messageCount: count,
+    state: asRecord(c.state, corrupt, `${where}.state`) as unknown as RatchetStateDict,
+  };
 }
 
 /** A live channel from a snapshot; a state that does not parse is a corrupt record. */
@@ -88,7 +116,7 @@ export function restoreChannel(snapshot: ChannelSnapshot, crypto: CryptoProvider
 }
 
 export function encodeMetadata(m: SessionMetadata): JsonObject {
-  return {
+  const json: JsonObject = {
     version: 1,
     role: m.role,
     peer_identity_key: toBase64Url(m.peerIdentityKey),
@@ -96,6 +124,8 @@ export function encodeMetadata(m: SessionMetadata): JsonObject {
     establishment: m.establishment ? (encodeEstablishment(m.establishment) as unknown as JsonObject) : null,
     accepted_ephemeral_key: m.acceptedEphemeralKey ? toBase64Url(m.acceptedEphemeralKey) : null,
   };
+  if (m.inboundEphemeralKey) json.inbound_ephemeral_key = toBase64Url(m.inboundEphemeralKey);
+  return json;
 }
 
 export function decodeMetadata(json: unknown): SessionMetadata {
@@ -117,5 +147,6 @@ export function decodeMetadata(json: unknown): SessionMetadata {
     peerIdentityKeyEd: optionalKey('peer_identity_key_ed'),
     establishment,
     acceptedEphemeralKey: optionalKey('accepted_ephemeral_key'),
+    inboundEphemeralKey: optionalKey('inbound_ephemeral_key'),
   };
 }
