@@ -32,7 +32,7 @@ export async function route(request: Request, env: Env): Promise<Response> {
       // The demo's edge agent (worker/edge-agent.ts): GET wakes it and describes it; POST …/restart resets its object.
       if (parts.length > 4 || (parts.length === 4 && parts[3] !== 'restart')) throw notFound();
       if (!env.EDGE_AGENT) throw notFound();
-      return edgeAgent(request, env.EDGE_AGENT, parts[3] === 'restart');
+      return edgeAgent(request, env.EDGE_AGENT, parts[3] === 'restart', loadConfig(env).maxSmallBodyBytes);
     case 'agents':
       break;
     default:
@@ -66,11 +66,19 @@ function agent(env: Env, did: string) {
   return env.AGENTS.get(env.AGENTS.idFromName(did));
 }
 
-async function edgeAgent(request: Request, ns: NonNullable<Env['EDGE_AGENT']>, restart: boolean): Promise<Response> {
+async function edgeAgent(request: Request, ns: NonNullable<Env['EDGE_AGENT']>, restart: boolean, maxBodyBytes: number): Promise<Response> {
+  const method = restart ? 'POST' : 'GET';
+  if (request.method !== method) throw methodNotAllowed(method);
+  // Neither route takes a body: read any to its end here (see 'discover') and forward none.
+  if (request.body !== null) await readBody(request, maxBodyBytes);
+  const headers = new Headers(request.headers);
+  headers.delete('content-length');
+  headers.delete('transfer-encoding');
   const stub = ns.get(ns.idFromName('edge-agent'));
-  if (!restart) return stub.fetch(request);
+  const forwarded = new Request(request.url, { method, headers });
+  if (!restart) return stub.fetch(forwarded);
   try {
-    return await stub.fetch(request);
+    return await stub.fetch(forwarded);
   } catch {
     // The object reset itself while answering (ctx.abort): that is the restart.
     return json({ restarted: true }, 202);
