@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { ChannelEstablishment } from '../src/channel/establishment.js';
 import { AuthenticationError, ReplayedMessageError } from '../src/errors.js';
 import { SessionManager } from '../src/session/index.js';
-import { IndexedDBAgentStore, MemoryAgentStore, type AgentStore } from '../src/storage/index.js';
+import { CorruptRecordError, IndexedDBAgentStore, MemoryAgentStore, type AgentStore } from '../src/storage/index.js';
 import type { EncryptedMessage } from '../src/wire/encrypted-message.js';
 import { newAgent, text, uniqueName, utf8 } from './session-fixtures.js';
 
@@ -127,6 +127,26 @@ describe('simultaneous open, refusals', () => {
     const before = JSON.stringify(await low.store.getSession(high.did));
     await expect(low.accept(high.did, est, { firstMessage: forged })).rejects.toThrow(/identity key/);
     expect(JSON.stringify(await low.store.getSession(high.did))).toBe(before);
+  });
+
+  it('a corrupt stored inbound channel gives CorruptRecordError and changes nothing', async () => {
+    const [low, high] = await pair(async () => new MemoryAgentStore());
+    await openBoth(low, high);
+    const early = [await send(high, low, 'early 0'), await send(high, low, 'early 1')];
+    expect(await deliver(low, high, early[0]!)).toBe('early 0');
+    for (const damage of [
+      (inbound: Record<string, unknown>) => ((inbound.state as Record<string, unknown>).recv_chain_key = 'not hex'),
+      (inbound: Record<string, unknown>) => (inbound.message_count = -1),
+      (inbound: Record<string, unknown>) => delete inbound.state,
+    ]) {
+      const record = (await low.store.getSession(high.did))!;
+      const broken = structuredClone(record);
+      damage((broken.channel as { inbound: Record<string, unknown> }).inbound);
+      await low.store.write([{ op: 'putSession', record: { ...broken, revision: record.revision + 1 }, expectedRevision: record.revision }]);
+      const stored = JSON.stringify(await low.store.getSession(high.did));
+      await expect(deliver(low, high, early[1]!)).rejects.toBeInstanceOf(CorruptRecordError);
+      expect(JSON.stringify(await low.store.getSession(high.did))).toBe(stored);
+    }
   });
 
   it('a session whose peer has already answered is replaced by a new establishment (the peer started over)', async () => {
