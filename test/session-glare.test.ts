@@ -135,7 +135,7 @@ describe('simultaneous open, refusals', () => {
     const early = [await send(high, low, 'early 0'), await send(high, low, 'early 1')];
     expect(await deliver(low, high, early[0]!)).toBe('early 0');
     for (const damage of [
-      (inbound: Record<string, unknown>) => ((inbound.state as Record<string, unknown>).recv_chain_key = 'not hex'),
+      (inbound: Record<string, unknown>) => ((inbound.state as Record<string, unknown>).root_key = 'not hex'),
       (inbound: Record<string, unknown>) => (inbound.message_count = -1),
       (inbound: Record<string, unknown>) => delete inbound.state,
     ]) {
