@@ -29,6 +29,7 @@ import { SessionManager } from '../src/session/session-manager.js';
 import { MemoryAgentStore } from '../src/storage/memory.js';
 import { EncryptedMessage } from '../src/wire/encrypted-message.js';
 import { encodeEstablishment, type ChannelEstablishment } from '../src/channel/establishment.js';
+import { LOW_ORDER_POINTS as LOW_ORDER } from './low-order.js';
 import { Rng } from './rng.js';
 
 export type RatchetLayer = 'ratchet' | 'session';
@@ -65,29 +66,6 @@ export interface RatchetFuzzResult {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-const P = (1n << 255n) - 19n;
-function le32(x: bigint): Bytes {
-  const out = new Uint8Array(32) as Bytes;
-  for (let i = 0; i < 32; i++) {
-    out[i] = Number(x & 0xffn);
-    x >>= 8n;
-  }
-  return out;
-}
-/** u-coordinates X25519 maps to zero with every clamped scalar (and their high-bit twins). */
-const LOW_ORDER: Bytes[] = (() => {
-  const base = [
-    le32(0n),
-    le32(1n),
-    le32(325606250916557431795983626356110631294008115727848805560023387167927233504n),
-    le32(39382357235489614581723060781553021112529911719440698176882885853963445705823n),
-    le32(P - 1n),
-    le32(P),
-    le32(P + 1n),
-  ];
-  return [...base, ...base.map((b) => Object.assign(new Uint8Array(b), { 31: b[31]! | 0x80 }) as Bytes)];
-})();
 
 const MAX_SKIP = 100;
 /** A party stops sending in a chain this long, so that no genuine message can exceed the skip limit. */

@@ -21,7 +21,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeEstablishment, decodeEstablishment } from '../src/channel/establishment.js';
 import { SecureChannel } from '../src/channel/secure-channel.js';
 import { createCryptoProvider, CRYPTO_PRESETS, type CryptoPreset, type CryptoProvider } from '../src/crypto/index.js';
-import { concatBytes, fromHex, toHex, utf8, type Bytes } from '../src/encoding.js';
+import { concatBytes, toHex, utf8, type Bytes } from '../src/encoding.js';
 import {
   AgentMeshError,
   AuthenticationError,
@@ -33,6 +33,7 @@ import {
 import { DoubleRatchet } from '../src/ratchet/double-ratchet.js';
 import { DEFAULT_MAX_SKIP, DEFAULT_MAX_SKIPPED_KEYS, RatchetState } from '../src/ratchet/state.js';
 import { EncryptedMessage } from '../src/wire/encrypted-message.js';
+import { LOW_ORDER_POINTS as LOW_ORDER } from '../fuzz/low-order.js';
 import { decodeBundle, encodeBundle } from '../src/x3dh/bundle.js';
 import { X3DHKeyManager } from '../src/x3dh/key-manager.js';
 
@@ -56,38 +57,6 @@ function params(defaultRuns: number): { numRuns: number; seed?: number; interrup
 
 /** Long runs (FC_RUNS) must not trip vitest's per-test timeout. */
 const TIMEOUT = Number.isFinite(FC_RUNS) && FC_RUNS > 0 ? 24 * 3600_000 : 60_000;
-
-// ---------------------------------------------------------------------------------------------
-// Low-order X25519 points (u-coordinates, little-endian): 0, 1, the two points of order 8,
-// p-1, p, p+1, and each of them with the ignored top bit set. X25519 with any clamped scalar
-// maps all of them to zero.
-
-const P = (1n << 255n) - 19n;
-function le32(x: bigint): Bytes {
-  const out = new Uint8Array(32) as Bytes;
-  for (let i = 0; i < 32; i++) {
-    out[i] = Number(x & 0xffn);
-    x >>= 8n;
-  }
-  return out;
-}
-const LOW_ORDER_CANONICAL: Bytes[] = [
-  le32(0n),
-  le32(1n),
-  fromHex('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800'),
-  fromHex('5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157'),
-  le32(P - 1n),
-  le32(P),
-  le32(P + 1n),
-];
-const LOW_ORDER: Bytes[] = [
-  ...LOW_ORDER_CANONICAL,
-  ...LOW_ORDER_CANONICAL.map((b) => {
-    const c = new Uint8Array(b) as Bytes;
-    c[31]! |= 0x80;
-    return c;
-  }),
-];
 
 // ---------------------------------------------------------------------------------------------
 // Endpoints: the same schedule runs against a bare DoubleRatchet or against a SecureChannel.
