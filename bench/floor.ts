@@ -14,7 +14,7 @@
  * Runtime-neutral (no node: imports).
  */
 import type { CryptoProvider, MaybePromise } from '../src/crypto/index.js';
-import { utf8 } from '../src/encoding.js';
+import { concatBytes, utf8 } from '../src/encoding.js';
 import type { Contender } from './runner.js';
 import { BULK_SIZE, checkIterations, MESSAGE_SIZE, payload, type WorkloadResult } from './workloads.js';
 
@@ -28,16 +28,6 @@ const AD = new Uint8Array(104);
 
 const now = (): number => performance.now();
 const v = async <T>(x: MaybePromise<T>): Promise<T> => (x instanceof Promise ? await x : x);
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 /** One symmetric step and the AEAD: the next chain key, the nonce and the sealed message. */
 async function chainSeal(c: CryptoProvider, ck: Uint8Array, plaintext: Uint8Array): Promise<[Uint8Array, Uint8Array, Uint8Array]> {
@@ -133,7 +123,7 @@ async function pingPong(c: CryptoProvider, iterations: number): Promise<Workload
 }
 
 async function x3dhSecret(c: CryptoProvider, dhs: Uint8Array[]): Promise<Uint8Array> {
-  const ikm = concat(PAD, ...dhs);
+  const ikm = concatBytes(PAD, ...dhs);
   const sk = await v(c.hkdfSha256(ikm, ZERO32, X3DH_INFO, 32));
   c.zeroize(ikm, ...dhs);
   return sk;

@@ -3,6 +3,7 @@
  * mutations of valid samples (bytes, JSON structure, JSON text). Everything draws from an `Rng`,
  * so an input is a function of (seed, index).
  */
+import { concatBytes } from '../src/encoding.js';
 import type { Rng } from './rng.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -306,21 +307,21 @@ export function mutateBytes(rng: Rng, sample: Uint8Array, others: readonly Uint8
         if (b.length) b[i] = rng.pick([0, 0xff, 0x7f, 0x80, rng.int(256)]);
         break;
       case 2:
-        b = concat(b.subarray(0, i), rng.bytes(1 + rng.int(8)), b.subarray(i));
+        b = concatBytes(b.subarray(0, i), rng.bytes(1 + rng.int(8)), b.subarray(i));
         break;
       case 3:
-        b = concat(b.subarray(0, i), b.subarray(Math.min(b.length, i + 1 + rng.int(8))));
+        b = concatBytes(b.subarray(0, i), b.subarray(Math.min(b.length, i + 1 + rng.int(8))));
         break;
       case 4:
         b = b.slice(0, rng.int(b.length + 1));
         break;
       case 5:
-        b = concat(b, rng.bytes(1 + rng.size(64)));
+        b = concatBytes(b, rng.bytes(1 + rng.size(64)));
         break;
       case 6:
         if (others.length) {
           const o = rng.pick(others);
-          b = concat(b.subarray(0, i), o.subarray(rng.int(o.length + 1)));
+          b = concatBytes(b.subarray(0, i), o.subarray(rng.int(o.length + 1)));
         }
         break;
       default:
@@ -330,16 +331,6 @@ export function mutateBytes(rng: Rng, sample: Uint8Array, others: readonly Uint8
     }
   }
   return b;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** Text-level mutations of JSON text: broken syntax, duplicate keys, deep nesting spliced in, BOMs. */
