@@ -10,28 +10,19 @@ import { fromUtf8, toBase64Url, utf8 } from '../../src/encoding.js';
 import { InvalidBundleError } from '../../src/errors.js';
 import { AgentIdentity } from '../../src/identity/agent-identity.js';
 import { encodePreKeyUpload, uploadFromKeyManager } from '../../src/net/prekey-upload.js';
-import type { WebSocketLike } from '../../src/net/relay-client.js';
 import { IdentityMismatchError } from '../../src/session/errors.js';
 import { MemoryAgentStore } from '../../src/storage/memory.js';
 import { X3DHKeyManager } from '../../src/x3dh/key-manager.js';
 import type { AgentObject } from '../agent-object.js';
-import { BASE, agentStub, expectError, fetchSelf, newAgent, publishedAgent, registeredAgent, signedRequest } from './helpers.js';
+import { BASE, agentStub, expectError, fetchSelf, newAgent, publishedAgent, registeredAgent, signedRequest, workerWebSocket } from './helpers.js';
 
 const agents: MeshAgent[] = [];
 afterEach(async () => {
   for (const a of agents.splice(0)) await a.close();
 });
 
-const factory = async (url: string): Promise<WebSocketLike> => {
-  const res = await SELF.fetch(url.replace(/^ws/, 'http'), { headers: { upgrade: 'websocket' } });
-  const ws = res.webSocket;
-  if (!ws) throw new Error(`no socket: ${res.status}`);
-  ws.accept();
-  return ws as unknown as WebSocketLike;
-};
-
 async function meshAgent(fetch = fetchSelf): Promise<{ agent: MeshAgent; texts: string[]; rejected: RejectedFrame[] }> {
-  const agent = await MeshAgent.create({ registryUrl: BASE, fetch, webSocket: factory, store: new MemoryAgentStore(), upkeepIntervalMs: 0, handshakeTimeoutMs: 5000 });
+  const agent = await MeshAgent.create({ registryUrl: BASE, fetch, webSocket: workerWebSocket, store: new MemoryAgentStore(), upkeepIntervalMs: 0, handshakeTimeoutMs: 5000 });
   agents.push(agent);
   const texts: string[] = [];
   const rejected: RejectedFrame[] = [];

@@ -3,9 +3,9 @@
 // come back, and clients that reconnect lose nothing and handle nothing twice.
 import { SELF, abortAllDurableObjects, runInDurableObject } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RelayClient, type WebSocketLike } from '../../src/net/relay-client.js';
+import { RelayClient } from '../../src/net/relay-client.js';
 import type { AgentObject } from '../agent-object.js';
-import { BASE, agentStub, messageFrame, registeredAgent, signedRequest, type TestAgent } from './helpers.js';
+import { BASE, agentStub, messageFrame, registeredAgent, signedRequest, type TestAgent, workerWebSocket } from './helpers.js';
 
 const clients: RelayClient[] = [];
 afterEach(async () => {
@@ -144,16 +144,8 @@ describe('a crash right after a write of the relay', () => {
 });
 
 describe('a restart in the middle of WebSocket relaying', () => {
-  // Inside a Worker a client socket comes from fetch() with an Upgrade header.
-  const factory = async (url: string): Promise<WebSocketLike> => {
-    const res = await SELF.fetch(url.replace(/^ws/, 'http'), { headers: { upgrade: 'websocket' } });
-    const ws = res.webSocket;
-    if (!ws) throw new Error(`no socket: ${res.status}`);
-    ws.accept();
-    return ws as unknown as WebSocketLike;
-  };
   const client = (agent: TestAgent) => {
-    const c = new RelayClient({ url: BASE, identity: agent.identity, webSocket: factory, backoff: { initialDelayMs: 20, maxDelayMs: 100 }, sendTimeoutMs: 0 });
+    const c = new RelayClient({ url: BASE, identity: agent.identity, webSocket: workerWebSocket, backoff: { initialDelayMs: 20, maxDelayMs: 100 }, sendTimeoutMs: 0 });
     clients.push(c);
     return c;
   };

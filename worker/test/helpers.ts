@@ -7,11 +7,21 @@ import { AUTH_SCHEME, bodyDigest, canonicalRequest, RequestSigner } from '../../
 import { uploadFromKeyManager } from '../../src/net/prekey-upload.js';
 import { X3DHKeyManager } from '../../src/x3dh/key-manager.js';
 import type { FetchLike } from '../../src/net/http.js';
+import type { WebSocketLike } from '../../src/net/relay-client.js';
 import type { AgentObject } from '../agent-object.js';
 
 export const BASE = 'http://relay.test';
 
 export const fetchSelf: FetchLike = (input, init) => SELF.fetch(input, init);
+
+/** A `webSocket` factory for RelayClient inside a Worker: the socket comes from fetch() with an Upgrade header. */
+export async function workerWebSocket(url: string): Promise<WebSocketLike> {
+  const res = await SELF.fetch(url.replace(/^ws/, 'http'), { headers: { upgrade: 'websocket' } });
+  const ws = res.webSocket;
+  if (!ws) throw new Error(`no socket: ${res.status}`);
+  ws.accept();
+  return ws as unknown as WebSocketLike;
+}
 
 export interface TestAgent {
   identity: AgentIdentity;

@@ -1,9 +1,9 @@
 import { SELF, runDurableObjectAlarm } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
 import { toBase64Url } from '../../src/encoding.js';
-import { RelayClient, type WebSocketLike } from '../../src/net/relay-client.js';
+import { RelayClient } from '../../src/net/relay-client.js';
 import { RequestSigner } from '../../src/net/signing.js';
-import { BASE, TestSocket, agentStub, expectError, messageFrame, registeredAgent, shiftClock, signedRequest, type TestAgent } from './helpers.js';
+import { BASE, TestSocket, agentStub, expectError, messageFrame, registeredAgent, shiftClock, signedRequest, type TestAgent, workerWebSocket } from './helpers.js';
 
 const open: TestSocket[] = [];
 const clients: RelayClient[] = [];
@@ -271,19 +271,10 @@ describe('relay HTTP fallback', () => {
 });
 
 describe('RelayClient in workerd', () => {
-  // Inside a Worker a client socket comes from fetch() with an Upgrade header.
-  const factory = async (url: string): Promise<WebSocketLike> => {
-    const res = await SELF.fetch(url.replace(/^ws/, 'http'), { headers: { upgrade: 'websocket' } });
-    const ws = res.webSocket;
-    if (!ws) throw new Error(`no socket: ${res.status}`);
-    ws.accept();
-    return ws as unknown as WebSocketLike;
-  };
-
   it('connects, sends both ways and acks after the handler resolves', async () => {
     const [alice, bob] = [await registeredAgent(), await registeredAgent()];
-    const a = new RelayClient({ url: BASE, identity: alice.identity, webSocket: factory });
-    const b = new RelayClient({ url: BASE, identity: bob.identity, webSocket: factory });
+    const a = new RelayClient({ url: BASE, identity: alice.identity, webSocket: workerWebSocket });
+    const b = new RelayClient({ url: BASE, identity: bob.identity, webSocket: workerWebSocket });
     clients.push(a, b);
     const gotByBob: string[] = [];
     const gotByAlice: string[] = [];
@@ -309,13 +300,13 @@ describe('RelayClient in workerd', () => {
 
   it('keeps send order for frames sent without waiting, through an offline period', async () => {
     const [alice, bob] = [await registeredAgent(), await registeredAgent()];
-    const a = new RelayClient({ url: BASE, identity: alice.identity, webSocket: factory });
+    const a = new RelayClient({ url: BASE, identity: alice.identity, webSocket: workerWebSocket });
     clients.push(a);
     await a.connect();
     const frames = Array.from({ length: 8 }, (_, n) => messageFrame(alice.did, bob.did, n));
     const receipts = await Promise.all(frames.map(({ v: _v, from: _f, ...f }) => a.send(f as never)));
     expect(receipts.map((r) => r.status)).toEqual(frames.map(() => 'stored'));
-    const b = new RelayClient({ url: BASE, identity: bob.identity, webSocket: factory });
+    const b = new RelayClient({ url: BASE, identity: bob.identity, webSocket: workerWebSocket });
     clients.push(b);
     const got: number[] = [];
     b.onFrame(async (f) => {
@@ -328,7 +319,7 @@ describe('RelayClient in workerd', () => {
 
   it('leaves a frame on the relay when the handler fails', async () => {
     const [alice, bob] = [await registeredAgent(), await registeredAgent()];
-    const b = new RelayClient({ url: BASE, identity: bob.identity, webSocket: factory });
+    const b = new RelayClient({ url: BASE, identity: bob.identity, webSocket: workerWebSocket });
     clients.push(b);
     const errors: unknown[] = [];
     b.onEvent((e) => e.type === 'error' && errors.push(e.error));
@@ -346,7 +337,7 @@ describe('RelayClient in workerd', () => {
     const bob = await registeredAgent();
     const stranger = await (await import('../../src/identity/agent-identity.js')).AgentIdentity.generate();
     // The stranger's socket is opened on Bob's endpoint (a misrouted client).
-    const c = new RelayClient({ url: BASE, identity: stranger, webSocket: (url) => factory(url.replace(stranger.did, bob.did)) });
+    const c = new RelayClient({ url: BASE, identity: stranger, webSocket: (url) => workerWebSocket(url.replace(stranger.did, bob.did)) });
     clients.push(c);
     await expect(c.connect()).rejects.toMatchObject({ code: 'forbidden' });
     expect(c.state).toBe('closed');
