@@ -3,7 +3,7 @@ import { fromBase64Any, toBase64Url, type Bytes } from '../encoding.js';
 import { AgentMeshError, InvalidBundleError, InvalidDidError } from '../errors.js';
 import type { AgentIdentity } from '../identity/agent-identity.js';
 import { checkDidKey, isValidDid } from '../identity/did.js';
-import { decodeBundle, type PreKeyBundle } from '../x3dh/bundle.js';
+import { decodeBundle, verifyBundleKeys, type PreKeyBundle } from '../x3dh/bundle.js';
 import { RegistryError } from './errors.js';
 import { checkEnvelope, checkRoutedFrame, type Frame, type RoutedFrame } from './frames.js';
 import { defaultFetch, readLimitedText, type FetchLike } from './http.js';
@@ -290,16 +290,5 @@ export async function checkBundleBelongsTo(did: string, bundle: PreKeyBundle, cr
   if (checkDidKey(did, bundle.identityKeyEd) === 'mismatch') {
     throw new InvalidBundleError(`the bundle's identity key does not belong to ${did}`);
   }
-  let montgomery: Bytes;
-  try {
-    montgomery = crypto.ed25519ToX25519Public(bundle.identityKeyEd);
-  } catch (cause) {
-    throw new InvalidBundleError('identity_key_ed is not a valid Ed25519 public key', { cause });
-  }
-  if (!crypto.constantTimeEqual(montgomery, bundle.identityKey)) {
-    throw new InvalidBundleError('identity_key is not the X25519 form of identity_key_ed');
-  }
-  if (!(await crypto.ed25519Verify(bundle.identityKeyEd, bundle.signedPreKey, bundle.signedPreKeySignature))) {
-    throw new InvalidBundleError('the signed pre-key signature does not verify');
-  }
+  await verifyBundleKeys(bundle, crypto);
 }

@@ -1,3 +1,4 @@
+import type { CryptoProvider } from '../crypto/index.js';
 import { toBase64Url, type Bytes } from '../encoding.js';
 import { InvalidBundleError } from '../errors.js';
 import { asRecord, parseJsonText, readBytes, readUint32 } from '../wire/json.js';
@@ -77,5 +78,24 @@ export function checkBundleShape(bundle: PreKeyBundle): void {
   if (bundle.oneTimePreKey != null || bundle.oneTimePreKeyId != null) {
     key(bundle.oneTimePreKey, 'oneTimePreKey');
     id(bundle.oneTimePreKeyId, 'oneTimePreKeyId');
+  }
+}
+
+/**
+ * The bundle's keys hang together: the signed pre-key verifies under `identityKeyEd`, and
+ * `identityKey` is the X25519 form of `identityKeyEd`. Throws `InvalidBundleError` otherwise.
+ */
+export async function verifyBundleKeys(bundle: PreKeyBundle, crypto: CryptoProvider): Promise<void> {
+  if (!(await crypto.ed25519Verify(bundle.identityKeyEd, bundle.signedPreKey, bundle.signedPreKeySignature))) {
+    throw new InvalidBundleError('signed pre-key signature verification failed: the pre-key was not signed by the claimed identity key');
+  }
+  let montgomery: Bytes;
+  try {
+    montgomery = crypto.ed25519ToX25519Public(bundle.identityKeyEd);
+  } catch (cause) {
+    throw new InvalidBundleError('identity_key_ed is not a valid Ed25519 public key', { cause });
+  }
+  if (!crypto.constantTimeEqual(montgomery, bundle.identityKey)) {
+    throw new InvalidBundleError('identity_key is not the X25519 form of identity_key_ed');
   }
 }

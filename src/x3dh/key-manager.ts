@@ -1,7 +1,7 @@
 import { getDefaultCryptoProvider, type CryptoProvider, type X25519KeyPair } from '../crypto/index.js';
 import { concatBytes, copyBytes, fromBase64Any, toBase64Url, utf8, type Bytes } from '../encoding.js';
 import { InvalidBundleError, InvalidKeyError, PreKeyNotFoundError, RatchetStateError } from '../errors.js';
-import { checkBundleShape, type PreKeyBundle } from './bundle.js';
+import { checkBundleShape, verifyBundleKeys, type PreKeyBundle } from './bundle.js';
 
 const X3DH_INFO = utf8('AgentMesh_X3DH_v1');
 const X3DH_SALT = new Uint8Array(32);
@@ -284,18 +284,7 @@ export class X3DHKeyManager {
   async initiate(bundle: PreKeyBundle): Promise<X3DHResult> {
     checkBundleShape(bundle);
     const c = this.crypto;
-    if (!(await c.ed25519Verify(bundle.identityKeyEd, bundle.signedPreKey, bundle.signedPreKeySignature))) {
-      throw new InvalidBundleError('signed pre-key signature verification failed: the pre-key was not signed by the claimed identity key');
-    }
-    let expectedIdentity: Bytes;
-    try {
-      expectedIdentity = c.ed25519ToX25519Public(bundle.identityKeyEd);
-    } catch (cause) {
-      throw new InvalidBundleError('identity_key_ed is not a valid Ed25519 public key', { cause });
-    }
-    if (!c.constantTimeEqual(expectedIdentity, bundle.identityKey)) {
-      throw new InvalidBundleError('identity_key is not the X25519 form of identity_key_ed');
-    }
+    await verifyBundleKeys(bundle, c);
     const asBundleError = (cause: unknown) =>
       cause instanceof InvalidKeyError ? new InvalidBundleError(`bundle key rejected: ${cause.message}`, { cause }) : cause;
     const secrets: Bytes[] = [];
