@@ -23,7 +23,7 @@ import {
   encodeMetadata,
   MAX_ASSOCIATED_DATA_BYTES,
   MAX_CANDIDATE_CHANNELS,
-  replaceChannels,
+  updateChannels,
   restoreChannel,
   type SessionMetadata,
   type SessionRole,
@@ -385,7 +385,7 @@ export class SessionManager {
           record = {
             ...existing,
             revision: existing.revision + 1,
-            channel: encodeChannels(decodeChannels(existing.channel), kept[0]!.snapshot()),
+            channel: updateChannels(existing.channel, { inbound: kept[0]!.snapshot() }),
             metadata: encodeMetadata({ ...meta, inboundEphemeralKey: copyBytes(est.ephemeralKey) }),
             updatedAt: this.#now(),
           };
@@ -402,12 +402,7 @@ export class SessionManager {
         // The one-time key goes in the same transaction as the session that used it.
         const batch: StoreWrite[] = otk ? [{ op: 'consumeOneTimePreKey', keyId: otk.keyId }] : [];
         batch.push({ op: 'putSession', record, expectedRevision: existing?.revision ?? null });
-        try {
-          await this.store.write(batch);
-        } catch (error) {
-          plaintext?.fill(0);
-          throw error;
-        }
+        await this.#writeOrWipe(batch, plaintext);
         return plaintext;
       } finally {
         for (const c of channels) await c.close();
@@ -441,13 +436,7 @@ export class SessionManager {
       const channel = restoreChannel(snapshots[0]!, this.#crypto);
       try {
         const message = await channel.send(plaintext);
-        await this.store.write([
-          {
-            op: 'putSession',
-            record: { ...record, revision: record.revision + 1, channel: replaceChannels(record.channel, [channel.snapshot()]), updatedAt: this.#now() },
-            expectedRevision: record.revision,
-          },
-        ]);
+        await this.store.write([this.#next(record, { channel: updateChannels(record.channel, { channels: [channel.snapshot()] }) })]);
         return { message, establishment };
       } finally {
         await channel.close();
@@ -499,9 +488,7 @@ export class SessionManager {
     this.#assertOpen();
     await this.#locked(`session:${peerDid}`, async () => {
       const record = await this.#load(peerDid);
-      await this.store.write([
-        { op: 'putSession', record: { ...record, revision: record.revision + 1, trust, updatedAt: this.#now() }, expectedRevision: record.revision },
-      ]);
+      await this.store.write([this.#next(record, { trust })]);
     });
   }
 
@@ -534,8 +521,8 @@ export class SessionManager {
         const reader = restoreChannel(inbound, this.#crypto);
         channels.push(reader);
         const plaintext = await reader.receive(message);
-        const channel = encodeChannels(decodeChannels(record.channel), reader.snapshot());
-        await this.#putOrWipe({ ...record, revision: record.revision + 1, channel, updatedAt: this.#now() }, plaintext);
+        const channel = updateChannels(record.channel, { inbound: reader.snapshot() });
+        await this.#writeOrWipe([this.#next(record, { channel })], plaintext);
         return plaintext;
       }
       for (const snapshot of decodeChannels(record.channel)) channels.push(restoreChannel(snapshot, this.#crypto));
@@ -543,21 +530,24 @@ export class SessionManager {
       // The initiator's peer has answered, so it holds the session: stop offering the establishment,
       // and drop the receive-only channel of a simultaneous open (the relay keeps each sender's order).
       const metadata = meta.establishment ? encodeMetadata({ ...meta, establishment: null }) : record.metadata;
-      await this.#putOrWipe(
-        { ...record, revision: record.revision + 1, channel: encodeChannels([winner.snapshot()]), metadata, updatedAt: this.#now() },
-        plaintext,
-      );
+      await this.#writeOrWipe([this.#next(record, { channel: encodeChannels([winner.snapshot()]), metadata })], plaintext);
       return plaintext;
     } finally {
       for (const c of channels) await c.close();
     }
   }
 
-  async #putOrWipe(record: SessionRecord, plaintext: Bytes): Promise<void> {
+  /** The write that stores `record` changed by `change`, at the next revision and only over this one. */
+  #next(record: SessionRecord, change: Partial<Pick<SessionRecord, 'channel' | 'metadata' | 'trust'>>): StoreWrite {
+    return { op: 'putSession', record: { ...record, ...change, revision: record.revision + 1, updatedAt: this.#now() }, expectedRevision: record.revision };
+  }
+
+  /** A plaintext whose new state could not be stored is never returned: zero it. */
+  async #writeOrWipe(batch: StoreWrite[], plaintext: Bytes | null): Promise<void> {
     try {
-      await this.store.write([{ op: 'putSession', record, expectedRevision: record.revision - 1 }]);
+      await this.store.write(batch);
     } catch (error) {
-      plaintext.fill(0);
+      plaintext?.fill(0);
       throw error;
     }
   }

@@ -57,10 +57,17 @@ export function encodeChannels(snapshots: readonly ChannelSnapshot[], inbound: C
   return json;
 }
 
-/** `encodeChannels` for a session that moved on: the stored receive-only channel, if any, stays as it was. */
-export function replaceChannels(previous: JsonValue, snapshots: readonly ChannelSnapshot[]): JsonValue {
-  const json = encodeChannels(snapshots) as JsonObject;
-  const inbound = (previous as JsonObject | null)?.inbound;
+/**
+ * The stored channels with one part replaced: `channels` (the session and its candidates) or
+ * `inbound` (null drops it). The part not given is kept as stored, without a decode and re-encode.
+ */
+export function updateChannels(
+  previous: JsonValue,
+  change: { readonly channels: readonly ChannelSnapshot[] } | { readonly inbound: ChannelSnapshot | null },
+): JsonValue {
+  const stored = previous as JsonObject;
+  const json: JsonObject = { version: 1, channels: 'channels' in change ? change.channels.map(snapshotToJson) : stored.channels! };
+  const inbound = 'inbound' in change ? (change.inbound ? snapshotToJson(change.inbound) : undefined) : stored.inbound;
   if (inbound !== undefined) json.inbound = inbound;
   return json;
 }
