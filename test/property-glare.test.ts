@@ -10,23 +10,15 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { ChannelEstablishment } from '../src/channel/establishment.js';
 import { AgentMeshError } from '../src/errors.js';
 import { SessionManager } from '../src/session/index.js';
 import { MemoryAgentStore } from '../src/storage/index.js';
-import type { EncryptedMessage } from '../src/wire/encrypted-message.js';
-import { newAgent, text, utf8 } from './session-fixtures.js';
+import { deliverFrame, openBoth, pairByDid, sendFrame, type SentFrame } from './session-fixtures.js';
 
 const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
 const FC_RUNS = Number.parseInt(env.FC_RUNS ?? '', 10);
 const FC_SEED = Number.parseInt(env.FC_SEED ?? '', 10);
 const LONG = Number.isFinite(FC_RUNS) && FC_RUNS > 0;
-
-interface Frame {
-  readonly establishment: ChannelEstablishment | null;
-  readonly message: EncryptedMessage;
-  readonly text: string;
-}
 
 type Step =
   | { readonly kind: 'send'; readonly who: 0 | 1 }
@@ -42,41 +34,27 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: side.map((who) => ({ kind: 'restart' as const, who })) },
 );
 
-async function deliver(to: SessionManager, fromDid: string, frame: Frame): Promise<string> {
-  const plaintext = frame.establishment
-    ? await to.accept(fromDid, frame.establishment, { firstMessage: frame.message })
-    : await to.receive(fromDid, frame.message);
-  return text(plaintext);
-}
-
 describe('simultaneous open, random schedules', () => {
   it(
     'every message is read once and in order, copies change nothing, and both end on one session',
     async () => {
       await fc.assert(
         fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
-          const stores = [new MemoryAgentStore(), new MemoryAgentStore()];
-          const first = [await newAgent(stores[0]!), await newAgent(stores[1]!)];
-          const managers = first[0]!.did < first[1]!.did ? first : [first[1]!, first[0]!];
+          const managers = await pairByDid(() => new MemoryAgentStore());
           const storeOf = (i: number) => managers[i]!.store;
           const did = [managers[0]!.did, managers[1]!.did];
-          for (const [i, j] of [[0, 1], [1, 0]] as const) {
-            const [otk] = await managers[j]!.oneTimePreKeyIds();
-            await managers[i]!.initiate(did[j]!, await managers[j]!.getPublicBundle(otk ?? null));
-          }
-          const outbox: Frame[][] = [[], []];
-          const delivered: Frame[][] = [[], []];
+          await openBoth(managers[0]!, managers[1]!);
+          const outbox: SentFrame[][] = [[], []];
+          const delivered: SentFrame[][] = [[], []];
           const read: string[][] = [[], []];
           let sent = 0;
           const send = async (i: 0 | 1) => {
-            const words = `${i}:${sent++}`;
-            const { message, establishment } = await managers[i]!.sendWithEstablishment(did[1 - i]!, utf8(words));
-            outbox[i]!.push({ establishment, message, text: words });
+            outbox[i]!.push(await sendFrame(managers[i]!, managers[1 - i]!, `${i}:${sent++}`));
           };
           const deliverNext = async (i: 0 | 1) => {
             const frame = outbox[i]!.shift();
             if (!frame) return;
-            read[i]!.push(await deliver(managers[1 - i]!, did[i]!, frame));
+            read[i]!.push(await deliverFrame(managers[1 - i]!, managers[i]!, frame));
             delivered[i]!.push(frame);
           };
           for (const s of steps) {
@@ -89,7 +67,7 @@ describe('simultaneous open, random schedules', () => {
               const copy = delivered[s.who]![s.pick % delivered[s.who]!.length]!;
               const receiver = managers[1 - s.who]!;
               const before = JSON.stringify(await receiver.store.getSession(did[s.who]!));
-              await expect(deliver(receiver, did[s.who]!, copy)).rejects.toBeInstanceOf(AgentMeshError);
+              await expect(deliverFrame(receiver, managers[s.who]!, copy)).rejects.toBeInstanceOf(AgentMeshError);
               expect(JSON.stringify(await receiver.store.getSession(did[s.who]!))).toBe(before);
             }
           }

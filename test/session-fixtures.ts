@@ -3,6 +3,8 @@ import { SessionManager, type SessionManagerOptions } from '../src/session/index
 import { StorageError } from '../src/storage/errors.js';
 import type { AgentStore, StoreWrite } from '../src/storage/store.js';
 import { fromUtf8, utf8 } from '../src/encoding.js';
+import type { ChannelEstablishment } from '../src/channel/establishment.js';
+import type { EncryptedMessage } from '../src/wire/encrypted-message.js';
 
 /** Shared set-up for the storage and session tests (not a test file itself). */
 
@@ -37,6 +39,41 @@ export async function connect(initiator: SessionManager, responder: SessionManag
   if (text(got) !== `hello ${responder.did}`) throw new Error('first message did not arrive');
   const reply = await responder.send(initiator.did, utf8(`hello ${initiator.did}`));
   if (text(await initiator.receive(responder.did, reply)) !== `hello ${initiator.did}`) throw new Error('reply did not arrive');
+}
+
+/** A message as a MeshAgent sends it: with the establishment until the peer has answered. */
+export interface SentFrame {
+  readonly establishment: ChannelEstablishment | null;
+  readonly message: EncryptedMessage;
+  readonly text: string;
+}
+
+export async function sendFrame(from: SessionManager, to: SessionManager, words: string): Promise<SentFrame> {
+  const { message, establishment } = await from.sendWithEstablishment(to.did, utf8(words));
+  return { establishment, message, text: words };
+}
+
+/** Accepts a frame that carries an establishment, receives one that does not; returns the text. */
+export async function deliverFrame(to: SessionManager, from: SessionManager, frame: SentFrame): Promise<string> {
+  const plaintext = frame.establishment
+    ? await to.accept(from.did, frame.establishment, { firstMessage: frame.message })
+    : await to.receive(from.did, frame.message);
+  return text(plaintext);
+}
+
+/** Two new managers over `makeStore`, returned as [lower DID, higher DID]. */
+export async function pairByDid(makeStore: () => AgentStore | Promise<AgentStore>): Promise<[SessionManager, SessionManager]> {
+  const a = await newAgent(await makeStore());
+  const b = await newAgent(await makeStore());
+  return a.did < b.did ? [a, b] : [b, a];
+}
+
+/** Each opens a session to the other (using a one-time pre-key) before either hears from the other. */
+export async function openBoth(a: SessionManager, b: SessionManager): Promise<void> {
+  const [aOtk] = await a.oneTimePreKeyIds();
+  const [bOtk] = await b.oneTimePreKeyIds();
+  await a.initiate(b.did, await b.getPublicBundle(bOtk ?? null));
+  await b.initiate(a.did, await a.getPublicBundle(aOtk ?? null));
 }
 
 /**

@@ -3,45 +3,10 @@
 // other switches to it, and every message sent on either side's first session is read exactly once.
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import type { ChannelEstablishment } from '../src/channel/establishment.js';
 import { AuthenticationError, ReplayedMessageError } from '../src/errors.js';
 import { SessionManager } from '../src/session/index.js';
 import { CorruptRecordError, IndexedDBAgentStore, MemoryAgentStore, type AgentStore } from '../src/storage/index.js';
-import type { EncryptedMessage } from '../src/wire/encrypted-message.js';
-import { newAgent, text, uniqueName, utf8 } from './session-fixtures.js';
-
-interface Sent {
-  establishment: ChannelEstablishment | null;
-  message: EncryptedMessage;
-  text: string;
-}
-
-/** What a MeshAgent does: a message carries the establishment until the peer has answered. */
-async function send(from: SessionManager, to: SessionManager, words: string): Promise<Sent> {
-  const { message, establishment } = await from.sendWithEstablishment(to.did, utf8(words));
-  return { establishment, message, text: words };
-}
-
-async function deliver(to: SessionManager, from: SessionManager, sent: Sent): Promise<string> {
-  const plaintext = sent.establishment
-    ? await to.accept(from.did, sent.establishment, { firstMessage: sent.message })
-    : await to.receive(from.did, sent.message);
-  return text(plaintext);
-}
-
-/** Two managers over `makeStore`, returned as [lower DID, higher DID]. */
-async function pair(makeStore: () => Promise<AgentStore>): Promise<[SessionManager, SessionManager]> {
-  const a = await newAgent(await makeStore());
-  const b = await newAgent(await makeStore());
-  return a.did < b.did ? [a, b] : [b, a];
-}
-
-async function openBoth(low: SessionManager, high: SessionManager): Promise<void> {
-  const [lowOtk] = await low.oneTimePreKeyIds();
-  const [highOtk] = await high.oneTimePreKeyIds();
-  await low.initiate(high.did, await high.getPublicBundle(highOtk));
-  await high.initiate(low.did, await low.getPublicBundle(lowOtk));
-}
+import { deliverFrame as deliver, newAgent, openBoth, pairByDid, sendFrame as send, text, uniqueName, utf8 } from './session-fixtures.js';
 
 const stores: [string, () => Promise<AgentStore>][] = [
   ['memory', async () => new MemoryAgentStore()],
@@ -53,7 +18,7 @@ describe.each(stores)('simultaneous open over %s', (_name, makeStore) => {
     ['the lower DID hears first', true],
     ['the higher DID hears first', false],
   ])('%s: both sessions converge and every early message is read once', async (_label, lowFirst) => {
-    const [low, high] = await pair(makeStore);
+    const [low, high] = await pairByDid(makeStore);
     await openBoth(low, high);
     const fromLow = [await send(low, high, 'low 0'), await send(low, high, 'low 1')];
     const fromHigh = [await send(high, low, 'high 0'), await send(high, low, 'high 1')];
@@ -93,7 +58,7 @@ describe.each(stores)('simultaneous open over %s', (_name, makeStore) => {
   });
 
   it('the kept inbound channel survives a restart and refuses replays', async () => {
-    const [low, high] = await pair(makeStore);
+    const [low, high] = await pairByDid(makeStore);
     await openBoth(low, high);
     const early = [await send(high, low, 'early 0'), await send(high, low, 'early 1'), await send(high, low, 'early 2')];
     expect(await deliver(low, high, early[0]!)).toBe('early 0');
@@ -118,7 +83,7 @@ describe.each(stores)('simultaneous open over %s', (_name, makeStore) => {
 
 describe('simultaneous open, refusals', () => {
   it('an establishment under another identity key does not take the inbound slot', async () => {
-    const [low, high] = await pair(async () => new MemoryAgentStore());
+    const [low, high] = await pairByDid(async () => new MemoryAgentStore());
     const stranger = await newAgent(new MemoryAgentStore());
     await openBoth(low, high);
     const [otk] = await low.oneTimePreKeyIds();
@@ -130,7 +95,7 @@ describe('simultaneous open, refusals', () => {
   });
 
   it('a corrupt stored inbound channel gives CorruptRecordError and changes nothing', async () => {
-    const [low, high] = await pair(async () => new MemoryAgentStore());
+    const [low, high] = await pairByDid(async () => new MemoryAgentStore());
     await openBoth(low, high);
     const early = [await send(high, low, 'early 0'), await send(high, low, 'early 1')];
     expect(await deliver(low, high, early[0]!)).toBe('early 0');
@@ -150,7 +115,7 @@ describe('simultaneous open, refusals', () => {
   });
 
   it('a session whose peer has already answered is replaced by a new establishment (the peer started over)', async () => {
-    const [low, high] = await pair(async () => new MemoryAgentStore());
+    const [low, high] = await pairByDid(async () => new MemoryAgentStore());
     const [otk] = await high.oneTimePreKeyIds();
     const est = await low.initiate(high.did, await high.getPublicBundle(otk));
     expect(text(await high.accept(low.did, est, { firstMessage: await low.send(high.did, utf8('hi')) }))).toBe('hi');
