@@ -1,5 +1,6 @@
 import { test, expect } from '@playwright/test';
 import { playwrightDriver } from './drivers.mjs';
+import { runScenario } from './harness.mjs';
 import { scenarios } from './scenarios.mjs';
 
 for (const scenario of scenarios) {
@@ -7,12 +8,9 @@ for (const scenario of scenarios) {
     const env = { demoUrl: process.env.E2E_DEMO_URL, persistTo: process.env.E2E_PERSIST_TO, engine: testInfo.project.name };
     const driver = playwrightDriver(browser, env);
     try {
-      const result = await scenario.run(driver, env);
+      const result = await runScenario(scenario, driver, env);
       if (result) testInfo.annotations.push({ type: 'result', description: JSON.stringify(result) });
       expect(driver.errors, 'uncaught errors in the page').toEqual([]);
-    } catch (error) {
-      await driver.shotAll(`FAILED-${scenario.id}`);
-      throw error;
     } finally {
       await driver.close();
     }

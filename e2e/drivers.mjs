@@ -3,21 +3,60 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ARTIFACTS } from './env.mjs';
+import { eventLog, timeBox } from './harness.mjs';
 
 mkdirSync(ARTIFACTS, { recursive: true });
 const VIEWPORT = { width: 1400, height: 1000 };
+/** Longer than any single step a scenario takes (a WebDriver script may run 60 s), so only a hang trips it. */
+const COMMAND_TIMEOUT_MS = 90_000;
+const SHOT_TIMEOUT_MS = 10_000;
+
+/** Wraps each page operation so the driver log shows what ran, how long it took, and what never returned. */
+function logged(log, label, ops) {
+  const out = {};
+  for (const [name, fn] of Object.entries(ops)) {
+    out[name] = async (...args) => {
+      const what = `${label} ${name}${name === 'eval' ? ` ${String(args[0]).replace(/\s+/g, ' ').slice(0, 100)}` : args.length ? ` ${JSON.stringify(args).slice(0, 100)}` : ''}`;
+      const started = Date.now();
+      log.add(`→ ${what}`);
+      try {
+        const value = await fn(...args);
+        if (Date.now() - started > 2000) log.add(`← ${label} ${name} (${Date.now() - started} ms)`);
+        return value;
+      } catch (error) {
+        log.add(`✘ ${label} ${name} after ${Date.now() - started} ms: ${String(error?.message ?? error).slice(0, 300)}`);
+        throw error;
+      }
+    };
+  }
+  return out;
+}
+
+/** Screenshots of every open page; returns the file names written. */
+async function shootAll(pages, prefix) {
+  const names = [];
+  for (const [i, p] of pages.entries()) {
+    const name = `${prefix}-page${i + 1}`;
+    await timeBox(p.shot(name), SHOT_TIMEOUT_MS, `screenshot ${name}`).then(
+      (file) => names.push(file),
+      (e) => names.push(`(${name}: ${e.message})`),
+    );
+  }
+  return names;
+}
 
 /** @param {import('@playwright/test').Browser} browser */
 export function playwrightDriver(browser, { demoUrl, engine }) {
   const contexts = new Map();
   const errors = [];
   const pages = [];
+  const log = eventLog();
+  const consoleLog = eventLog();
   return {
     errors,
-    /** Screenshots of every open page, for a failed scenario. */
-    async shotAll(prefix) {
-      for (const [i, p] of pages.entries()) await p.shot(`${prefix}-page${i + 1}`).catch(() => {});
-    },
+    log,
+    console: consoleLog,
+    shotAll: (prefix) => shootAll(pages, prefix),
     async open(path, { context = 'default' } = {}) {
       let c = contexts.get(context);
       if (!c) {
@@ -25,9 +64,16 @@ export function playwrightDriver(browser, { demoUrl, engine }) {
         contexts.set(context, c);
       }
       const page = await c.newPage();
-      page.on('pageerror', (e) => errors.push(`${path}: ${e.message}`));
+      const label = `[${context}#${pages.length + 1} ${path}]`;
+      page.on('pageerror', (e) => {
+        errors.push(`${path}: ${e.message}`);
+        consoleLog.add(`${label} pageerror: ${e.stack ?? e.message}`);
+      });
+      page.on('console', (m) => consoleLog.add(`${label} ${m.type()}: ${m.text()}`));
+      page.on('crash', () => consoleLog.add(`${label} the page crashed`));
+      log.add(`open ${label}`);
       await page.goto(new URL(path, demoUrl).href);
-      const wrapped = {
+      const wrapped = logged(log, label, {
         eval: (fn, arg) => page.evaluate(fn, arg),
         fill: async (selector, text) => {
           // Firefox over BiDi appends to a number input instead of replacing it: empty it first.
@@ -38,12 +84,16 @@ export function playwrightDriver(browser, { demoUrl, engine }) {
         },
         click: (selector) => page.click(selector),
         reload: () => page.reload(),
-        shot: (name) => page.screenshot({ path: join(ARTIFACTS, `${engine}-${name}.png`), fullPage: true }),
+        shot: async (name) => {
+          const file = `${engine}-${name}.png`;
+          await page.screenshot({ path: join(ARTIFACTS, file), fullPage: true });
+          return file;
+        },
         close: async () => {
           pages.splice(pages.indexOf(wrapped), 1);
           await page.close();
         },
-      };
+      });
       pages.push(wrapped);
       return wrapped;
     },
@@ -53,36 +103,50 @@ export function playwrightDriver(browser, { demoUrl, engine }) {
   };
 }
 
-/** A W3C WebDriver session over fetch. */
+/** A W3C WebDriver session over fetch; every command is time-boxed so a hung browser fails the scenario instead of the run. */
 export class WebDriverSession {
-  constructor(base, id) {
+  constructor(base, id, output) {
     this.base = base;
     this.id = id;
     this.current = null;
+    /** The driver process's (and its browser's) output, when the caller collects it. */
+    this.output = output;
   }
 
-  static async create(base, capabilities) {
-    const res = await fetch(`${base}/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ capabilities }) });
+  static async create(base, capabilities, output) {
+    const res = await fetch(`${base}/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ capabilities }),
+      signal: AbortSignal.timeout(COMMAND_TIMEOUT_MS),
+    });
     const body = await res.json();
     if (!res.ok || !body.value?.sessionId) throw new Error(`new session failed: ${JSON.stringify(body)}`);
-    const session = new WebDriverSession(base, body.value.sessionId);
+    const session = new WebDriverSession(base, body.value.sessionId, output);
     session.current = await session.cmd('GET', '/window');
     return session;
   }
 
   async cmd(method, path, body) {
-    const res = await fetch(`${this.base}/session/${this.id}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    let res;
+    try {
+      res = await fetch(`${this.base}/session/${this.id}${path}`, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(COMMAND_TIMEOUT_MS),
+      });
+    } catch (error) {
+      if (error?.name === 'TimeoutError') throw new Error(`WebDriver ${method} ${path}: no answer within ${COMMAND_TIMEOUT_MS / 1000} s`);
+      throw error;
+    }
     const json = await res.json().catch(() => ({}));
     if (!res.ok) throw new Error(`WebDriver ${method} ${path}: ${json.value?.error ?? res.status} ${json.value?.message ?? ''}`);
     return json.value;
   }
 
   async quit() {
-    await fetch(`${this.base}/session/${this.id}`, { method: 'DELETE' }).catch(() => {});
+    await fetch(`${this.base}/session/${this.id}`, { method: 'DELETE', signal: AbortSignal.timeout(15_000) }).catch(() => {});
     this.onQuit?.();
   }
 }
@@ -93,10 +157,13 @@ export class WebDriverSession {
  */
 export function webDriverDriver(newSession, { demoUrl, engine }) {
   const contexts = new Map();
+  const log = eventLog();
+  const consoleLog = eventLog();
   const context = async (name) => {
     let c = contexts.get(name);
     if (!c) {
-      c = { session: await newSession(), windows: [], fresh: true };
+      log.add(`new session for context ${name}`);
+      c = { session: await newSession((line) => consoleLog.add(`[${name}] ${line}`)), windows: [], fresh: true };
       contexts.set(name, c);
     }
     return c;
@@ -104,9 +171,9 @@ export function webDriverDriver(newSession, { demoUrl, engine }) {
   const pages = [];
   return {
     errors: [],
-    async shotAll(prefix) {
-      for (const [i, p] of pages.entries()) await p.shot(`${prefix}-page${i + 1}`).catch(() => {});
-    },
+    log,
+    console: consoleLog,
+    shotAll: (prefix) => shootAll(pages, prefix),
     async open(path, { context: name = 'default' } = {}) {
       const c = await context(name);
       const { session } = c;
@@ -125,10 +192,12 @@ export function webDriverDriver(newSession, { demoUrl, engine }) {
         // A window rather than a tab: a hidden tab may be throttled, and both pages must keep running.
         handle = (await session.cmd('POST', '/window/new', { type: 'window' })).handle;
       }
+      const label = `[${name}#${pages.length + 1} ${path}]`;
+      log.add(`open ${label} in window ${handle}`);
       c.windows.push(handle);
       await activate(handle);
       await session.cmd('POST', '/url', { url: new URL(path, demoUrl).href });
-      const wrapped = {
+      const wrapped = logged(log, label, {
         async eval(fn, arg) {
           await activate(handle);
           const script = `const [src, arg, done] = arguments;
@@ -164,9 +233,12 @@ export function webDriverDriver(newSession, { demoUrl, engine }) {
         async shot(name) {
           await activate(handle);
           const png = await session.cmd('GET', '/screenshot');
-          writeFileSync(join(ARTIFACTS, `${engine}-${name}.png`), Buffer.from(png, 'base64'));
+          const file = `${engine}-${name}.png`;
+          writeFileSync(join(ARTIFACTS, file), Buffer.from(png, 'base64'));
+          return file;
         },
         async close() {
+          pages.splice(pages.indexOf(wrapped), 1);
           if (c.windows.length === 1) {
             // Closing the last window would end the session: leave a blank page instead.
             await activate(handle);
@@ -179,9 +251,21 @@ export function webDriverDriver(newSession, { demoUrl, engine }) {
           session.current = null;
           await activate(c.windows[c.windows.length - 1]);
         },
-      };
+      });
       pages.push(wrapped);
       return wrapped;
+    },
+    /** Each WebKitWebDriver's output, and each page's console as the page kept it (demo/src/page-log.ts). */
+    async extraLogs() {
+      const out = {};
+      for (const [name, c] of contexts) if (c.session.output) out[`webdriver-${name}.log`] = c.session.output.lines.join('\n') + '\n';
+      const consoles = [];
+      for (const [i, p] of pages.entries()) {
+        const lines = await timeBox(p.eval(() => globalThis.__pageLog ?? ['(this page keeps no log)']), 5000, 'reading the console').catch((e) => [`(${e.message})`]);
+        consoles.push(`--- page ${i + 1} ---`, ...lines);
+      }
+      out['page-console.log'] = consoles.join('\n') + '\n';
+      return out;
     },
     async close() {
       for (const c of contexts.values()) await c.session.quit();

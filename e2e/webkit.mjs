@@ -8,6 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { freePort } from '../scripts/local-worker.mjs';
 import { webDriverDriver, WebDriverSession } from './drivers.mjs';
 import { buildPages, startStack } from './env.mjs';
+import { eventLog, runScenario } from './harness.mjs';
 import { scenarios } from './scenarios.mjs';
 
 const argv = process.argv.slice(2);
@@ -44,7 +45,7 @@ if (!existsSync(DRIVER) || !existsSync(MINIBROWSER) || !existsSync('/usr/bin/Xvf
 
 const children = [];
 const spawnChild = (cmd, args, env = {}) => {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   children.push(child);
   return child;
 };
@@ -65,34 +66,49 @@ let display = 90 + Math.floor(Math.random() * 400);
 while (existsSync(`/tmp/.X11-unix/X${display}`) || existsSync(`/tmp/.X${display}-lock`)) display += 1;
 spawnChild('Xvfb', [`:${display}`, '-screen', '0', '1400x1000x24', '-nolisten', 'tcp']);
 // WebKitWebDriver runs one session at a time: each session (a browser context in the scenarios) gets its own driver.
-async function startDriver() {
+// Its output (and MiniBrowser's, whose console goes to stdout) is kept for a failed scenario's artifacts.
+async function startDriver(onConsole) {
   const port = await freePort();
   const child = spawnChild(DRIVER, [`--port=${port}`, '--host=127.0.0.1'], { DISPLAY: `:${display}` });
-  let log = '';
-  child.stderr.on('data', (d) => (log = (log + d).slice(-4000)));
+  const output = eventLog();
+  const lines = (stream, each) => {
+    let rest = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d) => {
+      const parts = (rest + d).split('\n');
+      rest = parts.pop();
+      for (const line of parts) each(line);
+    });
+  };
+  lines(child.stdout, (line) => {
+    output.add(`stdout: ${line}`);
+    if (/: CONSOLE [A-Z]+ /.test(line)) onConsole(line); // MiniBrowser's console, when the driver passes it on
+  });
+  lines(child.stderr, (line) => output.add(`stderr: ${line}`));
+  child.on('exit', (code, signal) => output.add(`WebKitWebDriver exited (${signal ?? code})`));
   const base = `http://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     try {
-      if ((await fetch(`${base}/status`)).ok) return { base, child };
+      if ((await fetch(`${base}/status`)).ok) return { base, child, output };
     } catch {
       // starting
     }
-    if (i > 100) throw new Error(`WebKitWebDriver did not start:\n${log}`);
+    if (i > 100) throw new Error(`WebKitWebDriver did not start:\n${output.lines.join('\n')}`);
     await sleep(100);
   }
 }
 await sleep(300); // Xvfb
 buildPages();
 const stack = await startStack();
-const newSession = async () => {
-  const { base, child } = await startDriver();
+const newSession = async (onConsole) => {
+  const { base, child, output } = await startDriver(onConsole);
   const session = await WebDriverSession.create(base, {
     alwaysMatch: {
       browserName: 'MiniBrowser',
-      'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation'] },
+      'webkitgtk:browserOptions': { binary: MINIBROWSER, args: ['--automation', '--enable-write-console-messages-to-stdout=true'] },
       timeouts: { script: 60_000, pageLoad: 60_000, implicit: 2000 },
     },
-  });
+  }, output);
   session.onQuit = () => child.kill('SIGTERM');
   return session;
 };
@@ -106,16 +122,10 @@ try {
     const d = webDriverDriver(newSession, env);
     const started = Date.now();
     try {
-      const result = await Promise.race([
-        scenario.run(d, env),
-        sleep(180_000).then(() => {
-          throw new Error('timed out after 180 s');
-        }),
-      ]);
+      const result = await runScenario(scenario, d, env);
       results.push({ title, status: 'passed', durationMs: Date.now() - started, ...(result ? { result } : {}) });
       console.log(`  ✓ ${title} (${((Date.now() - started) / 1000).toFixed(1)}s)`);
     } catch (error) {
-      await d.shotAll(`FAILED-${scenario.id}`).catch(() => {});
       results.push({ title, status: 'failed', durationMs: Date.now() - started, error: String(error?.stack ?? error) });
       console.log(`  ✘ ${title}\n    ${String(error?.message ?? error).split('\n').join('\n    ')}`);
     } finally {

@@ -1,6 +1,9 @@
+import { installPageLog } from './page-log.js';
 import { AgentPanel, type DemoContext } from './agent-panel.js';
 import { batched, h, shortDid, shortKey, time } from './dom.js';
 import { RelayTap, type TapEvent } from './relay-tap.js';
+
+installPageLog();
 
 interface EdgeInfo {
   did: string;

@@ -1,4 +1,7 @@
+import { installPageLog } from '../../demo/src/page-log.js';
 import { runAll, setFile, type CaseResult } from './vitest-shim.js';
+
+installPageLog();
 
 // The SDK's own test files for IndexedDB storage, Web Locks and sessions, unchanged.
 const files: [string, () => Promise<unknown>][] = [
