@@ -1,4 +1,4 @@
-// A tiny static server for the built demo (dist/demo) that also answers /config.json with the
+// A tiny static server for the built demo (build/demo) that also answers /config.json with the
 // Worker's URL. Used by `npm start` and the end-to-end tests; no dependencies.
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';

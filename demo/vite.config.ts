@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 
-// The demo page: `vite build --config demo/vite.config.ts` → dist/demo (served by demo/server.mjs
+// The demo page: `vite build --config demo/vite.config.ts` → build/demo (served by demo/server.mjs
 // under `npm start`). The root vite.config.ts keeps building the SDK's browser bundle.
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -10,7 +10,7 @@ export default defineConfig({
   base: './',
   publicDir: false,
   build: {
-    outDir: fileURLToPath(new URL('../dist/demo', import.meta.url)),
+    outDir: fileURLToPath(new URL('../build/demo', import.meta.url)),
     emptyOutDir: true,
     target: 'es2022',
     sourcemap: true,

@@ -8,13 +8,13 @@ import { startLocalWorker } from '../scripts/local-worker.mjs';
 import { serveDemo } from '../demo/server.mjs';
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
-export const DIST = join(ROOT, 'dist', 'demo');
+export const DEMO_BUILD = join(ROOT, 'build', 'demo');
 // Screenshots (test-results/ is ignored by git).
 export const ARTIFACTS = join(ROOT, 'test-results', 'e2e-artifacts');
 
 /** `vite build` of the demo and of the browser test page (skipped when E2E_SKIP_BUILD=1). */
 export function buildPages() {
-  if (process.env.E2E_SKIP_BUILD === '1' && existsSync(join(DIST, 'index.html'))) return;
+  if (process.env.E2E_SKIP_BUILD === '1' && existsSync(join(DEMO_BUILD, 'index.html'))) return;
   for (const config of ['demo/vite.config.ts', 'e2e/browser-tests/vite.config.ts']) {
     const run = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', config, '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
     if (run.status !== 0) throw new Error(`vite build --config ${config} failed`);
@@ -24,7 +24,7 @@ export function buildPages() {
 /** A local Worker (own state directory, edge-agent restarts allowed) and the demo server in front of it. */
 export async function startStack() {
   const worker = await startLocalWorker({ vars: { EDGE_AGENT_RESTART: 'true', RATE_LIMIT_PER_MINUTE: '6000' } });
-  const server = await serveDemo({ root: DIST, workerUrl: worker.url, mounts: { '/_tests/': join(ROOT, 'dist', 'demo-tests') } });
+  const server = await serveDemo({ root: DEMO_BUILD, workerUrl: worker.url, mounts: { '/_tests/': join(ROOT, 'build', 'demo-tests') } });
   return {
     worker,
     server,

@@ -1,4 +1,7 @@
 import { defineConfig } from '@playwright/test';
+import { BROWSER_EXECUTABLES, executablePath } from '../scripts/browsers.mjs';
+
+const path = (variable) => executablePath(BROWSER_EXECUTABLES.find((e) => e.env === variable));
 
 // Debian's browsers (see ../shared/TOOLCHAIN.md): Chromium, and Firefox ESR over WebDriver BiDi.
 // WebKitGTK is not drivable by Playwright; e2e/webkit.mjs runs the same scenarios there.
@@ -19,14 +22,14 @@ export default defineConfig({
       use: {
         browserName: 'chromium',
         launchOptions: {
-          executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+          executablePath: path('CHROMIUM_PATH'),
           args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
         },
       },
     },
     {
       name: 'firefox',
-      use: { browserName: 'firefox', channel: 'moz-firefox', launchOptions: { executablePath: process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr' } },
+      use: { browserName: 'firefox', channel: 'moz-firefox', launchOptions: { executablePath: path('FIREFOX_PATH') } },
     },
   ],
 });

@@ -8,12 +8,19 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureBrowsers, explainMissing } from '../scripts/browsers.mjs';
 import { buildPages, ROOT } from './env.mjs';
 
 const argv = process.argv.slice(2);
 const reportPath = argv.includes('--report') ? argv[argv.indexOf('--report') + 1] : null;
 const projects = argv.flatMap((a, i) => (argv[i - 1] === '--project' ? [a] : []));
 const want = (p) => projects.length === 0 || projects.includes(p);
+const browsers = ensureBrowsers();
+if (!browsers.ok) {
+  // A machine without browsers is a set-up problem, not a failing test: say how to fix it and stop.
+  console.error(explainMissing(browsers));
+  process.exit(2);
+}
 const tmp = mkdtempSync(join(tmpdir(), 'agentmesh-e2e-'));
 const started = Date.now();
 const totals = { passed: 0, failed: 0, skipped: 0 };

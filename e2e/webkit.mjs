@@ -5,6 +5,7 @@
 //   node e2e/webkit.mjs [--report <file.json>] [--only 1,2]
 import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
+import { BROWSER_EXECUTABLES, executablePath, explainMissing, installCommand } from '../scripts/browsers.mjs';
 import { freePort } from '../scripts/local-worker.mjs';
 import { webDriverDriver, WebDriverSession } from './drivers.mjs';
 import { buildPages, startStack } from './env.mjs';
@@ -14,8 +15,7 @@ import { scenarios } from './scenarios.mjs';
 const argv = process.argv.slice(2);
 const reportPath = argv.includes('--report') ? argv[argv.indexOf('--report') + 1] : null;
 const only = argv.includes('--only') ? argv[argv.indexOf('--only') + 1].split(',').map(Number) : null;
-const DRIVER = process.env.WEBKIT_WEBDRIVER ?? '/usr/bin/WebKitWebDriver';
-const MINIBROWSER = process.env.WEBKIT_MINIBROWSER ?? '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser';
+const [DRIVER, MINIBROWSER, XVFB] = ['WEBKIT_WEBDRIVER', 'WEBKIT_MINIBROWSER', 'XVFB_PATH'].map((v) => executablePath(BROWSER_EXECUTABLES.find((e) => e.env === v)));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function writeReport(results, startTime) {
@@ -36,11 +36,11 @@ function writeReport(results, startTime) {
 }
 
 const startTime = Date.now();
-if (!existsSync(DRIVER) || !existsSync(MINIBROWSER) || !existsSync('/usr/bin/Xvfb')) {
-  console.log(`webkit: skipped — needs ${DRIVER}, ${MINIBROWSER} and Xvfb (apt-get install webkit2gtk-driver xvfb)`);
-  const results = scenarios.filter((s) => !only || only.includes(s.id)).map((s) => ({ title: `[webkit] ${s.id}. ${s.title}`, status: 'skipped' }));
-  writeReport(results, startTime);
-  process.exit(0);
+const missing = BROWSER_EXECUTABLES.filter((e) => e.engine === 'WebKit' && !existsSync(executablePath(e)));
+if (missing.length) {
+  // Not a test result: scripts/browsers.mjs installs these before `npm test` runs anything.
+  console.error(explainMissing({ missing, command: installCommand([...new Set(missing.map((m) => m.pkg))]) }));
+  process.exit(2);
 }
 
 const children = [];
@@ -64,7 +64,7 @@ process.on('SIGINT', () => process.exit(130));
 // A free X display.
 let display = 90 + Math.floor(Math.random() * 400);
 while (existsSync(`/tmp/.X11-unix/X${display}`) || existsSync(`/tmp/.X${display}-lock`)) display += 1;
-spawnChild('Xvfb', [`:${display}`, '-screen', '0', '1400x1000x24', '-nolisten', 'tcp']);
+spawnChild(XVFB, [`:${display}`, '-screen', '0', '1400x1000x24', '-nolisten', 'tcp']);
 // WebKitWebDriver runs one session at a time: each session (a browser context in the scenarios) gets its own driver.
 // Its output (and MiniBrowser's, whose console goes to stdout) is kept for a failed scenario's artifacts.
 async function startDriver(onConsole) {

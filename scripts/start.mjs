@@ -14,9 +14,9 @@ import { serveDemo } from '../demo/server.mjs';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const once = Boolean(process.env.CI) || process.argv.includes('--once');
-const DIST = join(ROOT, 'dist', 'demo');
+const DEMO_BUILD = join(ROOT, 'build', 'demo');
 
-if (!process.argv.includes('--no-build') || !existsSync(join(DIST, 'index.html'))) {
+if (!process.argv.includes('--no-build') || !existsSync(join(DEMO_BUILD, 'index.html'))) {
   console.log('building the demo page (vite)…');
   const build = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'demo/vite.config.ts', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
   if (build.status !== 0) process.exit(build.status ?? 1);
@@ -53,7 +53,7 @@ process.on('SIGINT', () => (stopping ? process.exit(130) : void stop(0)));
 process.on('SIGTERM', () => void stop(0));
 
 try {
-  server = await serveDemo({ root: DIST, port: await portOr(Number(process.env.DEMO_PORT ?? 5173)), workerUrl: worker.url });
+  server = await serveDemo({ root: DEMO_BUILD, port: await portOr(Number(process.env.DEMO_PORT ?? 5173)), workerUrl: worker.url });
 } catch (error) {
   console.error(error);
   await stop(1);

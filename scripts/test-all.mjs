@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureBrowsers, explainMissing } from './browsers.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const out = mkdtempSync(join(tmpdir(), 'agentmesh-tests-'));
@@ -16,6 +17,16 @@ const suites = [
   { name: 'worker', config: 'worker/vitest.config.ts', kind: 'vitest' },
   { name: 'e2e', config: 'e2e/run.mjs', kind: 'script' },
 ].filter((s) => existsSync(join(root, s.config)) && (only.length === 0 || only.includes(s.name)));
+
+// Browsers are set up before any suite runs, so a machine that lacks them stops here with the one
+// command to run instead of reporting failed tests.
+if (suites.some((s) => s.name === 'e2e')) {
+  const browsers = ensureBrowsers();
+  if (!browsers.ok) {
+    console.error(explainMissing(browsers));
+    process.exit(2);
+  }
+}
 
 let passed = 0;
 let failed = 0;

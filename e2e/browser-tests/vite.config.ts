@@ -3,7 +3,7 @@ import { defineConfig } from 'vite';
 
 // The in-browser run of the SDK's storage and session tests (e2e scenario 7): the test files are
 // bundled as they are, with `vitest` mapped to a small shim and `fake-indexeddb/auto` to nothing
-// (the browser has the real IndexedDB). Output: dist/demo-tests, served at /_tests/ by demo/server.mjs.
+// (the browser has the real IndexedDB). Output: build/demo-tests, served at /_tests/ by demo/server.mjs.
 const here = fileURLToPath(new URL('.', import.meta.url));
 
 export default defineConfig({
@@ -29,7 +29,7 @@ export default defineConfig({
   },
   define: { 'process.env.NODE_ENV': '"test"' },
   build: {
-    outDir: fileURLToPath(new URL('../../dist/demo-tests', import.meta.url)),
+    outDir: fileURLToPath(new URL('../../build/demo-tests', import.meta.url)),
     emptyOutDir: true,
     target: 'es2022',
     minify: false,

@@ -25,8 +25,9 @@ export interface WebSocketLike {
 }
 
 /**
- * Opens a socket to `url`. The default is `new WebSocket(url)`; Node 20 has no global WebSocket,
- * so pass one there (undici's or `ws`). In a Worker, return `(await fetch(url, { headers: { Upgrade: 'websocket' } })).webSocket`
+ * Opens a socket to `url`. The default is the runtime's `WebSocket` (browsers, Workers, Node 22+);
+ * on Node 20, which has none, the package's Node entry falls back to the optional peer dependency
+ * `undici`. Pass a factory to use another (`ws`, a proxy). In a Worker, return `(await fetch(url, { headers: { Upgrade: 'websocket' } })).webSocket`
  * after calling `accept()` on it: a socket that is already open is used as it is.
  */
 export type WebSocketFactory = (url: string) => WebSocketLike | Promise<WebSocketLike>;
@@ -507,8 +508,25 @@ export class RelayClient {
   }
 }
 
-function defaultWebSocket(url: string): WebSocketLike {
-  const Ctor = (globalThis as { WebSocket?: new (url: string) => WebSocketLike }).WebSocket;
-  if (!Ctor) throw new RelayError('no_websocket', 'this runtime has no global WebSocket (Node 20): pass options.webSocket');
+type WebSocketConstructor = new (url: string) => WebSocketLike;
+let fallbackWebSocket: (() => Promise<WebSocketConstructor | undefined>) | undefined;
+
+/**
+ * Where the default factory looks when the runtime has no global `WebSocket`. Set once by the
+ * package's Node entry (undici, loaded only when a relay connects), so browsers and Workers never
+ * see the import.
+ */
+export function setWebSocketFallback(load: () => Promise<WebSocketConstructor | undefined>): void {
+  fallbackWebSocket = load;
+}
+
+async function defaultWebSocket(url: string): Promise<WebSocketLike> {
+  const Ctor = (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? (await fallbackWebSocket?.());
+  if (!Ctor) {
+    throw new RelayError(
+      'no_websocket',
+      'this runtime has no global WebSocket: on Node 20 install the optional peer dependency undici (npm install undici), or pass options.webSocket',
+    );
+  }
   return new Ctor(url);
 }

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// The browsers the end-to-end suite drives, in one place: which Debian packages bring them, where
+// their executables are, and how to install them. `npm test` (scripts/test-all.mjs) and `.ci/run`
+// call this before any suite runs, so a missing browser is a set-up step, never a failing test.
+//
+//   node scripts/browsers.mjs            install what is missing when this machine allows it
+//   node scripts/browsers.mjs --check    only report; exit 1 when something is missing
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Debian packages, one per engine plus the X server WebKitGTK needs (it has no headless mode). */
+export const BROWSER_PACKAGES = ['chromium', 'firefox-esr', 'webkit2gtk-driver', 'xvfb'];
+
+/** Each executable the suite starts, the package that brings it, and the variable that overrides its path. */
+export const BROWSER_EXECUTABLES = [
+  { engine: 'Chromium', env: 'CHROMIUM_PATH', path: '/usr/bin/chromium', pkg: 'chromium' },
+  { engine: 'Firefox', env: 'FIREFOX_PATH', path: '/usr/bin/firefox-esr', pkg: 'firefox-esr' },
+  { engine: 'WebKit', env: 'WEBKIT_WEBDRIVER', path: '/usr/bin/WebKitWebDriver', pkg: 'webkit2gtk-driver' },
+  { engine: 'WebKit', env: 'WEBKIT_MINIBROWSER', path: '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser', pkg: 'webkit2gtk-driver' },
+  { engine: 'WebKit', env: 'XVFB_PATH', path: '/usr/bin/Xvfb', pkg: 'xvfb' },
+];
+
+/** Where an executable is on this machine (its override first). */
+export const executablePath = (e) => process.env[e.env] || e.path;
+
+/** The executables that are not there. */
+export function missingBrowsers() {
+  return BROWSER_EXECUTABLES.filter((e) => !existsSync(executablePath(e)));
+}
+
+export function installCommand(packages = BROWSER_PACKAGES) {
+  return `sudo apt-get update && sudo apt-get install -y ${packages.join(' ')}`;
+}
+
+const run = (cmd, args, env = {}) => spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } }).status === 0;
+const found = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+
+/** How this process may run apt-get: as root, through password-less sudo, or not at all. */
+function privilege() {
+  if (!found('apt-get')) return null;
+  if (process.getuid?.() === 0) return [];
+  if (found('sudo') && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0) return ['sudo', '-n'];
+  return null;
+}
+
+/**
+ * Makes sure every browser is there, installing the missing packages when this machine allows it.
+ * @returns {{ ok: true, installed: string[] } | { ok: false, missing: object[], command: string }}
+ */
+export function ensureBrowsers({ log = console.log } = {}) {
+  const missing = missingBrowsers();
+  if (missing.length === 0) return { ok: true, installed: [] };
+  const packages = [...new Set(missing.map((m) => m.pkg))];
+  const command = installCommand(packages);
+  const prefix = privilege();
+  if (!prefix) return { ok: false, missing, command };
+  log(`The browser tests drive ${[...new Set(missing.map((m) => m.engine))].join(', ')}, which this machine lacks`);
+  for (const m of missing) log(`  missing ${executablePath(m)} (package ${m.pkg})`);
+  log(`Installing Debian's ${packages.join(' ')} with apt-get (nothing downloads a browser by itself; about 2–3 minutes)…`);
+  const sudo = (args) => (prefix.length ? run(prefix[0], [...prefix.slice(1), ...args]) : run(args[0], args.slice(1), { DEBIAN_FRONTEND: 'noninteractive' }));
+  const aptEnv = prefix.length ? ['env', 'DEBIAN_FRONTEND=noninteractive'] : [];
+  const ok = sudo([...aptEnv, 'apt-get', 'update', '-qq']) && sudo([...aptEnv, 'apt-get', 'install', '-y', '-qq', ...packages]);
+  const still = missingBrowsers();
+  if (!ok || still.length) return { ok: false, missing: still.length ? still : missing, command };
+  log(`Installed ${packages.join(' ')}.`);
+  return { ok: true, installed: packages };
+}
+
+/** The message for a machine where the browsers cannot be installed from here. */
+export function explainMissing({ missing, command }) {
+  return [
+    'The browser tests need these, and this process cannot install them (it is neither root nor allowed password-less sudo, or apt-get is absent):',
+    ...missing.map((m) => `  ${m.engine}: ${executablePath(m)} (Debian package ${m.pkg}; or set ${m.env})`),
+    '',
+    'Install them with:',
+    `  ${command}`,
+    '',
+    'or run every suite but the browsers: npm test -- unit workerd worker',
+  ].join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (process.argv.includes('--check')) {
+    const missing = missingBrowsers();
+    for (const m of missing) console.log(`missing ${executablePath(m)} (${m.pkg})`);
+    process.exit(missing.length ? 1 : 0);
+  }
+  const result = ensureBrowsers();
+  if (!result.ok) console.error(explainMissing(result));
+  process.exit(result.ok ? 0 : 1);
+}
