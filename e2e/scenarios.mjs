@@ -283,6 +283,8 @@ export const scenarios = [
       assert(results.length >= 50, `ran ${results.length} tests`);
       assert(failed.length === 0, `${failed.length} of ${results.length} failed:\n${failed.map((f) => `  ${f.file} › ${f.name}: ${f.error}`).join('\n')}`);
       assert(skipped.length <= 1, `skipped: ${JSON.stringify(skipped)}`);
+      const readme = results.filter((r) => r.file === 'README.md' && r.name.includes('runs as written'));
+      assert(readme.length > 0 && readme.every((r) => r.status === 'passed'), `README.md's browser blocks ran: ${JSON.stringify(readme)}`);
       return { passed: results.length - failed.length - skipped.length, skipped: skipped.map((r) => `${r.name}: ${r.error}`), total: results.length };
     },
   },

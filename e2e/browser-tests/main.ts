@@ -10,6 +10,7 @@ const files: [string, () => Promise<unknown>][] = [
   ['test/session-restart.test.ts', () => import('../../test/session-restart.test.ts')],
   ['test/session-manager.test.ts', () => import('../../test/session-manager.test.ts')],
   ['test/storage-locks.test.ts', () => import('../../test/storage-locks.test.ts')],
+  ['README.md', () => import('./readme.test.ts')],
 ];
 
 const out = document.getElementById('results')!;

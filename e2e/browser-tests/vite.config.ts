@@ -1,14 +1,28 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
+import { browserCases, readmeBlocks } from '../../test/readme-blocks.js';
 
 // The in-browser run of the SDK's storage and session tests (e2e scenario 7): the test files are
 // bundled as they are, with `vitest` mapped to a small shim and `fake-indexeddb/auto` to nothing
 // (the browser has the real IndexedDB). Output: build/demo-tests, served at /_tests/ by demo/server.mjs.
 const here = fileURLToPath(new URL('.', import.meta.url));
+const readme = fileURLToPath(new URL('../../README.md', import.meta.url));
+const README_CASES = '\0readme-browser-cases.ts';
 
 export default defineConfig({
   root: here,
   plugins: [
+    {
+      // README.md's ```ts browser blocks, as cases that readme.test.ts runs against the local Worker.
+      name: 'readme-browser-blocks',
+      resolveId: (source) => (source === 'virtual:readme-browser-cases' ? README_CASES : null),
+      load(id) {
+        if (id !== README_CASES) return null;
+        this.addWatchFile(readme);
+        return browserCases(readmeBlocks(readFileSync(readme, 'utf8')));
+      },
+    },
     {
       name: 'test-files-have-side-effects',
       enforce: 'pre',
@@ -25,6 +39,7 @@ export default defineConfig({
     alias: [
       { find: /^vitest$/, replacement: `${here}vitest-shim.ts` },
       { find: /^fake-indexeddb\/auto$/, replacement: `${here}empty.ts` },
+      { find: /^agentmesh-e2e$/, replacement: fileURLToPath(new URL('../../src/index.ts', import.meta.url)) },
     ],
   },
   define: { 'process.env.NODE_ENV': '"test"' },

@@ -1,0 +1,4 @@
+declare module 'virtual:readme-browser-cases' {
+  const cases: { section: string; line: number; run: (registryUrl: string) => Promise<void> }[];
+  export default cases;
+}
