@@ -244,6 +244,18 @@ export const scenarios = [
       const page = await driver.open('?agents=kim,lee');
       await ready(page);
       const [kDid, lDid] = [await didOf(page, 'kim'), await didOf(page, 'lee')];
+      // The first screen: the other agent is the default recipient, named, with the part of its DID that differs.
+      const to = await page.eval(() => {
+        const sel = document.getElementById('to-kim');
+        return { value: sel.value, text: sel.selectedOptions[0]?.textContent ?? '' };
+      });
+      assert(to.value === lDid, `kim writes to lee by default (got ${to.value})`);
+      assert(to.text.startsWith('Lee (') && to.text.includes(lDid.slice(-4)), `the "To" list names lee and her DID's end: ${to.text}`);
+      const fold = await page.eval(() => ({
+        width: innerWidth,
+        tops: ['agent-kim', 'agent-lee', 'relay', 'sessions'].map((id) => Math.round(document.getElementById(id).getBoundingClientRect().top)),
+      }));
+      if (fold.width >= 1300) assert(fold.tops.every((t) => t < 900), `agents, relay and sessions start on the first screen at 1400×900: ${JSON.stringify(fold)}`);
       await page.fill('#threshold-lee', '600');
       await page.click('#apply-threshold-lee');
       await waitFor(page, () => {
@@ -266,6 +278,16 @@ export const scenarios = [
       const leeGot = (await log(page, 'lee')).filter((e) => e.kind === 'received');
       assert(leeGot.length === 0, 'nothing reached lee');
       assert((await sessions(page, 'kim')).length === 0 && (await sessions(page, 'lee')).length === 0, 'no session was opened');
+      const glyphs = await page.eval(() => document.querySelector('main').textContent.match(/[\u{1F000}-\u{1FFFF}\u{2600}-\u{26FF}]/gu));
+      assert(!glyphs, `nothing that needs an emoji font: ${JSON.stringify(glyphs)}`);
+      // One step shows a refusal: kim's bar goes to 600 and a newcomer (scoring 500) writes to her.
+      await page.click('#show-refusal-kim');
+      const shown = await waitFor(page, () => {
+        const el = document.getElementById('refusal-kim');
+        return el && !el.hidden && el.textContent.includes('Newcomer') ? el.textContent : null;
+      }, null, { what: "kim's refusal of a newcomer" });
+      assert(shown.includes('Kim refused a session from Newcomer') && shown.includes('below the 600'), `the refusal says who, why and the numbers: ${shown}`);
+      assert(!/did:agentmesh:/.test(shown), `names, not raw DIDs: ${shown}`);
       await page.shot('6-refused');
     },
   },

@@ -2,6 +2,7 @@ import {
   AgentIdentity,
   AgentMeshError,
   IndexedDBAgentStore,
+  MemoryAgentStore,
   MeshAgent,
   TrustError,
   canonicalJson,
@@ -63,6 +64,8 @@ export interface DemoContext {
   label(did: string): string;
   /** Known peers for the "To" list: [label, did]. */
   peers(exclude: string): [string, string][];
+  /** Gives a DID a display name (a throwaway agent the page made). */
+  name(did: string, label: string): void;
   /** Wakes the edge agent before talking to it (its object may have been restarted or evicted). */
   wakeEdge(did: string): Promise<void>;
   changed(): void;
@@ -70,6 +73,10 @@ export interface DemoContext {
 
 const RECEIPT_CONTEXT = 'agentmesh-demo-receipt/v1\n';
 const DEFAULT_THRESHOLD = 500;
+/** What the Worker's registry gives every new agent, so a threshold above it refuses newcomers. */
+const NEW_AGENT_SCORE = 500;
+const REFUSAL_THRESHOLD = 600;
+const DID_IN_TEXT = /did:(?:agentmesh|mesh):[A-Za-z0-9._-]+/g;
 
 async function sha256Hex(text: string): Promise<string> {
   return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(text) as Uint8Array<ArrayBuffer>)));
@@ -88,6 +95,8 @@ export class AgentPanel {
   score: number | null = null;
   sessions: SessionView[] = [];
   status = 'starting';
+  /** The "To" list follows the first other agent until the person picks someone. */
+  #recipientChosen = false;
   readonly root: HTMLElement;
   readonly #els: Record<string, HTMLElement> = {};
 
@@ -157,7 +166,7 @@ export class AgentPanel {
     try {
       await this.stop();
       await this.start();
-      this.#log({ kind: 'info', text: `Minimum trust score set to ${value}: new sessions need a peer scoring at least ${value}.` });
+      this.#log({ kind: 'info', text: `Minimum trust score set to ${value}: new peers must score at least ${value}. Sessions ${this.title} already has are kept.` });
     } catch (error) {
       this.status = `failed to restart: ${(error as Error)?.message ?? String(error)}`;
       this.renderFacts();
@@ -173,6 +182,31 @@ export class AgentPanel {
       this.score = null;
     }
     this.renderFacts();
+  }
+
+  /**
+   * One step to see a refusal: every new agent scores ${NEW_AGENT_SCORE}, so raise this agent's bar
+   * above that and have a newcomer (a throwaway agent, kept in memory) write to it.
+   */
+  async demonstrateRefusal(): Promise<void> {
+    if (this.threshold <= NEW_AGENT_SCORE) await this.setThreshold(REFUSAL_THRESHOLD);
+    const newcomer = await MeshAgent.create({ registryUrl: this.#ctx.workerUrl, store: new MemoryAgentStore(), metadata: { name: 'newcomer' } });
+    this.#ctx.name(newcomer.did, 'Newcomer');
+    try {
+      await newcomer.send(this.did, `hello ${this.name}, I am new here`);
+      this.#log({ kind: 'info', peer: newcomer.did, text: `Newcomer got through: its score is at least ${this.threshold}.` });
+    } catch (error) {
+      if (error instanceof TrustError && error.reason === 'peer_refused') {
+        const score = (await this.agent?.registry.getAgent(newcomer.did).catch(() => null))?.trustScore ?? NEW_AGENT_SCORE;
+        const text = `${this.title} refused a session from Newcomer: Newcomer's trust score is ${score}, below the ${this.threshold} ${this.title} requires of new peers. Newcomer was told so.`;
+        this.#log({ kind: 'refused', peer: newcomer.did, text: `${text} (insufficient_trust)`, reason: 'insufficient_trust' });
+        this.#showRefusal(text, 'insufficient_trust');
+      } else {
+        this.#reportFailure(newcomer.did, error, 'outgoing');
+      }
+    } finally {
+      await newcomer.close();
+    }
   }
 
   // ── messaging ───────────────────────────────────────────────────────────────────────────────
@@ -236,19 +270,38 @@ export class AgentPanel {
 
   #reportFailure(peer: string, error: unknown, direction: 'incoming' | 'outgoing', frameId?: string): void {
     const who = this.#ctx.label(peer);
+    const me = this.title;
     if (error instanceof TrustError) {
-      const said = error.peerReason ? ` (${who} said: ${error.peerReason})` : '';
-      const text = `${direction === 'outgoing' ? `Refused: no session with ${who}` : `Refused a session from ${who}`} — ${error.reason}${said}. ${error.message}`;
-      this.#log({ kind: 'refused', peer, text, reason: error.reason, frameId });
-      this.#showRefusal(text);
+      const text = this.#explainRefusal(error, who, direction);
+      this.#log({ kind: 'refused', peer, text: `${text} (${error.reason}${error.peerReason ? `: ${error.peerReason}` : ''})`, reason: error.reason, frameId });
+      this.#showRefusal(text, error.peerReason ? `${error.reason}: ${error.peerReason}` : error.reason);
     } else if (error instanceof AgentMeshError) {
       const text = direction === 'incoming'
-        ? `Rejected a frame from ${who}: ${error.code} — ${error.message}. The session is unchanged.`
-        : `Could not send to ${who}: ${error.code} — ${error.message}`;
+        ? `${me} rejected a frame from ${who}: ${this.#names(error.message)}. The session is unchanged. (${error.code})`
+        : `${me} could not send to ${who}: ${this.#names(error.message)} (${error.code})`;
       this.#log({ kind: direction === 'incoming' ? 'rejected' : 'error', peer, text, reason: error.code, frameId });
     } else {
-      this.#log({ kind: 'error', peer, text: `${who}: ${(error as Error)?.message ?? String(error)}` });
+      this.#log({ kind: 'error', peer, text: `${who}: ${this.#names((error as Error)?.message ?? String(error))}` });
     }
+  }
+
+  /** A refusal in a sentence, with names instead of DIDs and the numbers that decided it. */
+  #explainRefusal(error: TrustError, who: string, direction: 'incoming' | 'outgoing'): string {
+    const me = this.title;
+    if (error.reason === 'peer_refused') {
+      const why = error.peerReason === 'insufficient_trust' ? `${me}'s trust score is below what ${who} requires of new peers` : this.#names(error.peerReason ?? 'no reason given');
+      return `${who} refused a session with ${me}: ${why}.`;
+    }
+    const scored = /scores (\d+), below the (\d+) required/.exec(error.message);
+    if (error.reason === 'insufficient_trust' && scored) {
+      return `${me} refused ${direction === 'incoming' ? 'a session from' : 'to open a session with'} ${who}: ${who}'s trust score is ${scored[1]}, below the ${scored[2]} ${me} requires of new peers.`;
+    }
+    return `${me} refused ${direction === 'incoming' ? 'a session from' : 'to open a session with'} ${who}: ${this.#names(error.message)}.`;
+  }
+
+  /** Replaces DIDs in a message with the names the page knows them by. */
+  #names(text: string): string {
+    return text.replace(DID_IN_TEXT, (did) => this.#ctx.label(did));
   }
 
   async #readReceipt(from: string, text: string): Promise<{ text: string; ok: boolean } | null> {
@@ -272,7 +325,7 @@ export class AgentPanel {
     const what = original ? `“${original.text}”` : `a message (SHA-256 ${String(r.message_sha256).slice(0, 12)}…)`;
     return {
       ok,
-      text: `${ok ? '✔ Signed receipt' : '✘ Receipt with a bad signature'} #${String(r.seq)} for ${what}, by instance ${String(r.instance).slice(0, 8)}`,
+      text: `${ok ? 'Signed receipt (signature valid)' : 'Receipt with a BAD signature'} #${String(r.seq)} for ${what}, by instance ${String(r.instance).slice(0, 8)}`,
     };
   }
 
@@ -358,9 +411,9 @@ export class AgentPanel {
     this.#ctx.changed();
   }
 
-  #showRefusal(text: string): void {
+  #showRefusal(text: string, code: string): void {
     const el = this.#els.refusal!;
-    el.textContent = text;
+    el.replaceChildren(h('span', { class: 'label' }, 'Refused. '), text, h('span', { class: 'code' }, `code: ${code}`));
     el.hidden = false;
   }
 
@@ -378,8 +431,8 @@ export class AgentPanel {
     e.relay = h('span', { id: `relay-${n}` }, '…');
     e.threshold = h('input', { id: `threshold-${n}`, type: 'number', min: 0, max: 1000, step: 1, value: String(this.threshold), inputMode: 'numeric' });
     e.refusal = h('p', { id: `refusal-${n}`, class: 'refusal', role: 'alert', hidden: true });
-    e.to = h('select', { id: `to-${n}` });
-    e.toDid = h('input', { id: `to-did-${n}`, type: 'text', placeholder: 'did:agentmesh:…', autocomplete: 'off', spellcheck: false });
+    e.to = h('select', { id: `to-${n}`, onchange: () => (this.#recipientChosen = true) });
+    e.toDid = h('input', { id: `to-did-${n}`, type: 'text', class: 'did-input', placeholder: 'did:agentmesh:…', autocomplete: 'off', spellcheck: false });
     e.msg = h('input', { id: `msg-${n}`, type: 'text', required: true, autocomplete: 'off', maxLength: 2000 });
     e.log = h('ol', { id: `log-${n}`, class: 'log', role: 'log', 'aria-live': 'polite', 'aria-label': `${this.title}'s conversation` });
     const thresholdForm = h(
@@ -395,6 +448,13 @@ export class AgentPanel {
       h('label', { for: `threshold-${n}` }, 'Minimum trust score for new peers'),
       e.threshold,
       h('button', { type: 'submit', id: `apply-threshold-${n}` }, 'Apply'),
+      ' ',
+      h('button', { type: 'button', class: 'quiet', id: `show-refusal-${n}`, onclick: () => void this.demonstrateRefusal() }, 'Show a refusal'),
+    );
+    const thresholdNote = h(
+      'p',
+      { class: 'note' },
+      `Every new agent scores ${NEW_AGENT_SCORE}. A higher minimum refuses new peers only: sessions ${this.title} already has are kept. “Show a refusal” sets ${REFUSAL_THRESHOLD} and has a newcomer write to ${this.title}.`,
     );
     const compose = h(
       'form',
@@ -416,7 +476,8 @@ export class AgentPanel {
     return h(
       'section',
       { class: 'agent panel', id: `agent-${n}`, 'aria-labelledby': `agent-${n}-h` },
-      h('h2', { id: `agent-${n}-h` }, this.title),
+      h('h2', { id: `agent-${n}-h` }, this.title,
+        h('button', { type: 'button', class: 'quiet', onclick: () => void this.reset() }, `Reset ${this.title} (new identity)`)),
       h(
         'dl',
         { class: 'facts' },
@@ -427,13 +488,13 @@ export class AgentPanel {
         h('dt', {}, 'Relay'),
         h('dd', {}, e.relay),
         h('dt', {}, 'Stored in'),
-        h('dd', {}, `IndexedDB “${this.dbName}” (keys sealed with a non-extractable AES-GCM key)`),
+        h('dd', {}, `IndexedDB “${this.dbName}”`),
       ),
       thresholdForm,
+      thresholdNote,
       e.refusal,
       compose,
       e.log,
-      h('button', { type: 'button', class: 'quiet', onclick: () => void this.reset() }, `Reset ${this.title} (new identity)`),
     );
   }
 
@@ -447,8 +508,11 @@ export class AgentPanel {
   renderPeers(): void {
     const select = this.#els.to as HTMLSelectElement;
     const current = select.value;
-    select.replaceChildren(...this.#ctx.peers(this.did).map(([label, did]) => h('option', { value: did }, `${label} — ${shortDid(did)}`)));
-    if (current) select.value = current;
+    const peers = this.#ctx.peers(this.did);
+    select.replaceChildren(...peers.map(([label, did]) => h('option', { value: did, title: did }, `${label} (${shortDid(did)})`)));
+    // Until the person picks, the first other agent in the page (the edge agent comes last).
+    if (this.#recipientChosen && peers.some(([, did]) => did === current)) select.value = current;
+    else if (peers.length) select.value = peers[0]![1];
   }
 
   renderLog(): void {
@@ -457,7 +521,8 @@ export class AgentPanel {
     list.replaceChildren(
       ...entries.map((entry) => {
         const who = entry.peer ? this.#ctx.label(entry.peer) : '';
-        const prefix = { sent: `→ ${who}`, received: `← ${who}`, receipt: `← ${who}`, refused: '⛔', rejected: '⚠', error: '✘', info: 'ℹ' }[entry.kind];
+        // Words and plain arrows only: they render without an emoji font.
+        const prefix = { sent: `→ ${who}`, received: `← ${who}`, receipt: `← ${who}`, refused: 'Refused:', rejected: 'Rejected:', error: 'Error:', info: 'Note:' }[entry.kind];
         return h('li', { class: `entry ${entry.kind}`, 'data-kind': entry.kind, 'data-frame': entry.frameId ?? '' },
           h('span', { class: 'meta' }, `${time(entry.at)} ${prefix}`), ' ', h('span', { class: 'text' }, entry.text));
       }),

@@ -16,7 +16,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
-export const shortDid = (did: string): string => (did.length > 30 ? `${did.slice(0, 20)}…${did.slice(-6)}` : did);
+/** The part of a DID that tells agents apart: `did:agentmesh:21fs7AzFy…9FSn` → `21fs7A…9FSn`. */
+export const shortDid = (did: string): string => {
+  const id = did.slice(did.lastIndexOf(':') + 1);
+  return id.length > 12 ? `${id.slice(0, 6)}…${id.slice(-4)}` : id;
+};
 export const shortKey = (hex: string | null): string => (hex ? `${hex.slice(0, 8)}…${hex.slice(-4)}` : '—');
 export const time = (ms: number): string => new Date(ms).toLocaleTimeString();
 

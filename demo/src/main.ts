@@ -45,11 +45,12 @@ const panels = new Map<string, AgentPanel>();
 let edge: EdgeInfo | null = null;
 let workerUrl = '';
 let showControl = false;
+const named = new Map<string, string>();
 
 function label(did: string): string {
   for (const p of panels.values()) if (p.did === did) return p.title;
   if (edge && did === edge.did) return 'Edge agent';
-  return shortDid(did);
+  return named.get(did) ?? `agent ${shortDid(did)}`;
 }
 
 const render = batched(async () => {
@@ -68,6 +69,9 @@ const ctx = (): DemoContext => ({
     for (const p of panels.values()) if (p.did && p.did !== exclude) out.push([p.title, p.did]);
     if (edge) out.push(['Edge agent', edge.did]);
     return out;
+  },
+  name(did, name) {
+    named.set(did, name);
   },
   async wakeEdge(did) {
     if (edge && did === edge.did) await refreshEdge();
@@ -171,7 +175,7 @@ function renderSessions(): void {
       const trust = s.trust as { score?: number; threshold?: number } | null;
       blocks.push(
         h('article', { class: 'session', id: `session-${p.name}-${s.peer.slice(-8)}`, 'data-agent': p.name, 'data-peer': s.peer },
-          h('h3', {}, `${p.title} ⇄ ${label(s.peer)}`, s.restored ? h('span', { class: 'badge' }, 'restored from IndexedDB') : ''),
+          h('h3', {}, `${p.title} ↔ ${label(s.peer)}`, s.restored ? h('span', { class: 'badge' }, 'restored from IndexedDB') : ''),
           h('table', {},
             h('tbody', {},
               row('Role', s.role === 'initiator' ? 'initiator (ran X3DH)' : 'responder'),
