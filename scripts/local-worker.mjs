@@ -3,7 +3,7 @@
 // stored on disk (no Cloudflare account needed), and stops it again. Used by the integration
 // tests, the browser tests and `npm start`; run directly to keep one running:
 //
-//   node scripts/local-worker.mjs [--port 8787] [--persist-to .wrangler/state] [--var KEY:VALUE]…
+//   node scripts/local-worker.mjs [--port 8787 (or PORT)] [--persist-to .wrangler/state] [--var KEY:VALUE]…
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -24,6 +24,14 @@ export function freePort(host = '127.0.0.1') {
       const { port } = server.address();
       server.close(() => resolvePort(port));
     });
+  });
+}
+
+function portIsFree(port, host = '127.0.0.1') {
+  return new Promise((resolveFree) => {
+    const probe = createServer();
+    probe.once('error', () => resolveFree(false));
+    probe.listen(port, host, () => probe.close(() => resolveFree(true)));
   });
 }
 
@@ -146,6 +154,12 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     i += 1;
   }
   options.persistTo ??= join(ROOT, '.wrangler', 'state');
+  // Where README.md's samples and the demo expect it, unless told otherwise.
+  options.port ??= Number(process.env.PORT ?? 8787);
+  if (!(await portIsFree(options.port))) {
+    console.error(`port ${options.port} on 127.0.0.1 is taken (is \`npm start\` running?): pass --port N or set PORT`);
+    process.exit(1);
+  }
   const worker = await startLocalWorker(options);
   console.log(`AgentMesh relay listening on ${worker.url} (state in ${worker.persistTo}); Ctrl-C stops it`);
   const shutdown = () => worker.stop().then(() => process.exit(0));
