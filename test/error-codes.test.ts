@@ -5,9 +5,9 @@ import { AgentMeshError } from '../src/errors.js';
 type ErrorClass = new (...args: unknown[]) => AgentMeshError;
 
 /** Every error class the package root exports (callers branch on these). */
-const errorClasses = Object.entries(root).filter(
+const errorClasses = Object.entries(root as Record<string, unknown>).filter(
   (entry): entry is [string, ErrorClass] =>
-    typeof entry[1] === 'function' && entry[1] !== AgentMeshError && entry[1].prototype instanceof AgentMeshError,
+    typeof entry[1] === 'function' && entry[1].prototype instanceof AgentMeshError,
 );
 
 /**

@@ -4,13 +4,13 @@ import {
   IndexedDBAgentStore,
   MeshAgent,
   TrustError,
-  canonicalJson,
   fromBase64Any,
   fromUtf8,
   toHex,
   utf8,
   type RejectedFrame,
 } from '../../src/index.js';
+import { canonicalJson } from '../../src/protocol.js';
 import { h, shortDid, time } from './dom.js';
 import { RelayTap } from './relay-tap.js';
 
