@@ -1,7 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
-import { getDefaultCryptoProvider } from '../src/crypto/index.js';
-import { fromBase64Any, toBase64Url } from '../src/encoding.js';
-import { bodyDigest } from '../src/net/signing.js';
+import { fromBase64Any, getDefaultCryptoProvider, toBase64Url } from '../src/index.js';
+import { bodyDigest } from '../src/protocol.js';
 import { authenticate, type Authenticated } from './auth.js';
 import { AgentStore, type Registration } from './agent-store.js';
 import { loadConfig, type Config } from './config.js';

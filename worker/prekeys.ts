@@ -1,7 +1,5 @@
-import { getDefaultCryptoProvider } from '../src/crypto/index.js';
-import { fromBase64Any, toBase64Url } from '../src/encoding.js';
-import type { BundleJson } from '../src/x3dh/bundle.js';
-import { decodePreKeyUpload } from '../src/net/prekey-upload.js';
+import { fromBase64Any, getDefaultCryptoProvider, toBase64Url, type BundleJson } from '../src/index.js';
+import { decodePreKeyUpload } from '../src/protocol.js';
 import type { AgentObject, RequestContext } from './agent-object.js';
 import { HttpError, badRequest, clientAddress, json, notFound, parseJsonObject, readBody } from './http.js';
 

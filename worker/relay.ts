@@ -1,27 +1,23 @@
-import { fromBase64Any } from '../src/encoding.js';
-import { isValidDid } from '../src/identity/did.js';
-import { InvalidFrameError, RequestAuthError } from '../src/net/errors.js';
+import { InvalidFrameError, RequestAuthError, fromBase64Any, isValidDid } from '../src/index.js';
 import {
+  CONNECT_METHOD,
   FRAME_VERSION,
   RELAY_ADDRESS,
+  bodyDigest,
   checkAckFrame,
+  checkFreshness,
   checkRoutedFrame,
   createFrame,
   isRoutedType,
   isUuid,
   parseFrame,
-  type Frame,
-} from '../src/net/frames.js';
-import {
-  CONNECT_METHOD,
-  bodyDigest,
-  checkFreshness,
   parseSignature,
   parseTimestamp,
   relayPath,
   replayKey,
   verifySignature,
-} from '../src/net/signing.js';
+  type Frame,
+} from '../src/protocol.js';
 import type { AgentObject, RequestContext } from './agent-object.js';
 import { HttpError, badRequest, bodyText, json, parseJsonObject, rawJson, readBody } from './http.js';
 import { RateLimiter } from './rate-limit.js';
