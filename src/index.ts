@@ -5,35 +5,14 @@
  * `agentmesh-e2e/protocol` sub-path (`src/protocol.ts`); everything else is internal.
  */
 
-// Errors: every failure the SDK reports, each with its stable `code`.
+// Errors: every failure the SDK reports, each with its stable `code` (these files hold errors only).
 export * from './errors.js';
-export { AgentClosedError } from './agent/errors.js';
-export { PolicyDeniedError } from './bridge/errors.js';
-export { InvalidFrameError, RegistryError, RelayClosedError, RelayError, RequestAuthError } from './net/errors.js';
-export {
-  IdentityMismatchError,
-  IdentityNotFoundError,
-  SessionExistsError,
-  SessionManagerClosedError,
-  SessionNotFoundError,
-} from './session/errors.js';
-export {
-  CorruptRecordError,
-  InvalidRecordError,
-  StorageError,
-  StorageSchemaError,
-  StoreClosedError,
-  StoreConflictError,
-} from './storage/errors.js';
-export {
-  ChannelConditionError,
-  InvalidTrustFrameError,
-  TrustConfigError,
-  TrustError,
-  TrustTransportError,
-  type ChannelCondition,
-  type TrustFailureReason,
-} from './trust/errors.js';
+export * from './agent/errors.js';
+export * from './bridge/errors.js';
+export * from './net/errors.js';
+export * from './session/errors.js';
+export * from './storage/errors.js';
+export * from './trust/errors.js';
 
 // Bytes and text.
 export { fromBase64Any, fromHex, toBase64Url, toHex, utf8, fromUtf8, type Bytes } from './encoding.js';
