@@ -1,7 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
-import { getDefaultCryptoProvider } from '../src/crypto/index.js';
-import { fromBase64Any, toBase64Url } from '../src/encoding.js';
-import { bodyDigest } from '../src/net/signing.js';
+import { fromBase64Any, getDefaultCryptoProvider, toBase64Url } from '../src/index.js';
+import { bodyDigest } from '../src/protocol.js';
 import { authenticate, type Authenticated } from './auth.js';
 import { AgentStore, type Registration } from './agent-store.js';
 import { loadConfig, type Config } from './config.js';
@@ -17,9 +16,11 @@ import {
   readBody,
   toErrorResponse,
 } from './http.js';
+import type { PreKeyHost, RelayHost, RequestContext } from './host.js';
 import { handlePreKeyCount, handlePreKeyFetch, handlePreKeyUpload } from './prekeys.js';
 import { RateLimiter } from './rate-limit.js';
-import { Relay, type DeliverResult } from './relay.js';
+import { Relay } from './relay.js';
+import type { AgentRpc, DeliverResult } from './rpc.js';
 import { checkRegistration, readCapabilities, readKey, readMetadata } from './validate.js';
 
 function decodeSegment(segment: string): string {
@@ -32,20 +33,12 @@ function decodeSegment(segment: string): string {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-/** What a handler needs to know about the request it serves. */
-export interface RequestContext {
-  readonly request: Request;
-  readonly url: URL;
-  /** Path and query exactly as signed. */
-  readonly signedPath: string;
-  readonly now: number;
-}
-
 /**
  * One agent: its registration, pre-keys, inbox and live WebSocket(s). Named by the agent's DID
  * (`idFromName(did)`), so every request about one agent meets the same single-threaded object.
+ * The relay and the pre-key handlers see it through the narrow hosts of host.ts.
  */
-export class AgentObject extends DurableObject<Env> {
+export class AgentObject extends DurableObject<Env> implements AgentRpc, RelayHost, PreKeyHost {
   readonly store: AgentStore;
   readonly relay: Relay;
   config: Config;
@@ -64,13 +57,9 @@ export class AgentObject extends DurableObject<Env> {
     this.relay = new Relay(this);
   }
 
-  /** The object's state and bindings, for the handlers in other modules. */
+  /** The object's state, for the handlers in other modules (each sees the part its host names). */
   get state(): DurableObjectState {
     return this.ctx;
-  }
-
-  get bindings(): Env {
-    return this.env;
   }
 
   // RPC from other objects
@@ -167,6 +156,14 @@ export class AgentObject extends DurableObject<Env> {
   rateLimit(key: string, now: number, limiter = this.limiter): void {
     const wait = limiter.hit(key, now);
     if (wait > 0) throw new HttpError(429, 'rate_limited', 'too many requests; slow down', { 'retry-after': String(wait) });
+  }
+
+  limitClaims(caller: string, now: number): void {
+    this.rateLimit(caller, now, this.claimLimiter);
+  }
+
+  async deliverTo(did: string, frameText: string, sender: string, id: string, tsMs: number): Promise<DeliverResult> {
+    return this.env.AGENTS.get(this.env.AGENTS.idFromName(did)).deliver(frameText, sender, id, tsMs);
   }
 
   /** The registration, if `did` is the agent this object holds. */

@@ -1,5 +1,5 @@
-import { type SignatureForm, checkFreshness, parseAuthorization, replayKey, verifySignature } from '../src/net/signing.js';
-import { RequestAuthError } from '../src/net/errors.js';
+import { RequestAuthError } from '../src/index.js';
+import { type SignatureForm, checkFreshness, parseAuthorization, replayKey, verifySignature } from '../src/protocol.js';
 import type { Config } from './config.js';
 
 export interface Authenticated {

@@ -3,6 +3,7 @@ import { loadConfig, type Config } from './config.js';
 import type { Env } from './env.js';
 import { HttpError, clientAddress, json, methodNotAllowed, toErrorResponse } from './http.js';
 import { RateLimiter } from './rate-limit.js';
+import type { DirectoryRpc } from './rpc.js';
 import { readCapability, readOptionalInt } from './validate.js';
 
 const MAX_QUERY_CAPABILITIES = 8;
@@ -11,7 +12,7 @@ const MAX_QUERY_CAPABILITIES = 8;
  * Discovery by capability. Agent objects tell it when an agent registers, changes its
  * capabilities, gets a new trust score or leaves; `GET /v1/discover` reads it.
  */
-export class DirectoryObject extends DurableObject<Env> {
+export class DirectoryObject extends DurableObject<Env> implements DirectoryRpc {
   readonly #sql: SqlStorage;
   readonly #config: Config;
   readonly #limiter: RateLimiter;

@@ -1,9 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
-import { toBase64Url, toHex, utf8 } from '../src/encoding.js';
-import { MeshAgent } from '../src/agent/mesh-agent.js';
-import type { WebSocketLike } from '../src/net/relay-client.js';
-import { DurableObjectAgentStore } from '../src/storage/durable-object.js';
-import { canonicalJson } from '../src/trust/canonical-json.js';
+import { DurableObjectAgentStore, MeshAgent, toBase64Url, toHex, utf8, type WebSocketLike } from '../src/index.js';
+import { canonicalJson } from '../src/protocol.js';
 import type { Env } from './env.js';
 import { json, methodNotAllowed, toErrorResponse } from './http.js';
 import { route } from './router.js';

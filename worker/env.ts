@@ -1,13 +1,15 @@
-import type { AgentObject } from './agent-object.js';
-import type { DirectoryObject } from './directory-object.js';
-import type { EdgeAgentObject } from './edge-agent.js';
+import type { AgentRpc, DirectoryRpc } from './rpc.js';
 
-/** Bindings and variables (see wrangler.toml); every variable is optional and has a default in config.ts. */
+/**
+ * Bindings and variables (see wrangler.toml); every variable is optional and has a default in
+ * config.ts. The namespaces are typed by the objects' RPC surfaces (rpc.ts), not their classes,
+ * so this file imports no object module.
+ */
 export interface Env {
-  AGENTS: DurableObjectNamespace<AgentObject>;
-  DIRECTORY: DurableObjectNamespace<DirectoryObject>;
-  /** The demo's edge agent (optional: a deployment may leave it out). */
-  EDGE_AGENT?: DurableObjectNamespace<EdgeAgentObject>;
+  AGENTS: DurableObjectNamespace<AgentRpc>;
+  DIRECTORY: DurableObjectNamespace<DirectoryRpc>;
+  /** The demo's edge agent (optional: a deployment may leave it out); reached by `fetch` only. */
+  EDGE_AGENT?: DurableObjectNamespace;
   /** "true" lets `POST /v1/edge-agent/restart` reset the edge agent's object (local runs and tests only). */
   EDGE_AGENT_RESTART?: string;
   ALLOW_TIMESTAMP_ONLY_AUTH?: string;

@@ -1,7 +1,5 @@
-import { AgentMeshError } from '../src/errors.js';
-import { RequestAuthError } from '../src/net/errors.js';
-import { jsonNestingExceeds } from '../src/wire/json.js';
-import { readLimitedBytes } from '../src/net/http.js';
+import { AgentMeshError, RequestAuthError } from '../src/index.js';
+import { jsonNestingExceeds, readLimitedBytes } from '../src/protocol.js';
 
 /** An error answer: JSON `{ error, message }` with an HTTP status. */
 export class HttpError extends Error {

@@ -1,8 +1,6 @@
-import { getDefaultCryptoProvider } from '../src/crypto/index.js';
-import { fromBase64Any, toBase64Url } from '../src/encoding.js';
-import type { BundleJson } from '../src/x3dh/bundle.js';
-import { decodePreKeyUpload } from '../src/net/prekey-upload.js';
-import type { AgentObject, RequestContext } from './agent-object.js';
+import { fromBase64Any, getDefaultCryptoProvider, toBase64Url, type BundleJson } from '../src/index.js';
+import { decodePreKeyUpload } from '../src/protocol.js';
+import type { PreKeyHost, RequestContext } from './host.js';
 import { HttpError, badRequest, clientAddress, json, notFound, parseJsonObject, readBody } from './http.js';
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -11,13 +9,13 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * `PUT /v1/agents/{did}/prekeys` (owner only). The keys must be this agent's: `identity_key_ed` is
  * the registered key, `identity_key` its X25519 form, and the signed pre-key verifies under it.
  */
-export async function handlePreKeyUpload(obj: AgentObject, ctx: RequestContext, did: string): Promise<Response> {
-  const body = await readBody(ctx.request, obj.config.maxPreKeyUploadBytes);
-  const reg = await obj.authenticateOwner(ctx, did, body);
+export async function handlePreKeyUpload(host: PreKeyHost, ctx: RequestContext, did: string): Promise<Response> {
+  const body = await readBody(ctx.request, host.config.maxPreKeyUploadBytes);
+  const reg = await host.authenticateOwner(ctx, did, body);
   const fields = parseJsonObject(body);
   const list = fields.one_time_pre_keys;
-  if (Array.isArray(list) && list.length > obj.config.maxOneTimePreKeysPerUpload) {
-    throw new HttpError(413, 'too_many_prekeys', `at most ${obj.config.maxOneTimePreKeysPerUpload} one-time pre-keys per upload`);
+  if (Array.isArray(list) && list.length > host.config.maxOneTimePreKeysPerUpload) {
+    throw new HttpError(413, 'too_many_prekeys', `at most ${host.config.maxOneTimePreKeysPerUpload} one-time pre-keys per upload`);
   }
   const upload = decodePreKeyUpload(fields);
   const crypto = getDefaultCryptoProvider();
@@ -38,8 +36,8 @@ export async function handlePreKeyUpload(obj: AgentObject, ctx: RequestContext, 
   };
   const otks = upload.oneTimePreKeys.map((k) => ({ keyId: k.keyId, publicKey: toBase64Url(k.publicKey) }));
   // Check everything, then write everything, with no await in between: all or nothing.
-  obj.state.storage.transactionSync(() => {
-    const known = obj.store.signedPreKeys();
+  host.state.storage.transactionSync(() => {
+    const known = host.store.signedPreKeys();
     const same = known.find((k) => k.keyId === spk.keyId);
     if (same && same.retiredAt !== null) {
       throw new HttpError(409, 'prekey_conflict', `signed pre-key ${spk.keyId} was already replaced; use a new id`);
@@ -48,33 +46,33 @@ export async function handlePreKeyUpload(obj: AgentObject, ctx: RequestContext, 
       throw new HttpError(409, 'prekey_conflict', `signed pre-key id ${spk.keyId} is taken by another key`);
     }
     const fresh = otks.filter((k) => {
-      const existing = obj.store.oneTimePreKey(k.keyId);
+      const existing = host.store.oneTimePreKey(k.keyId);
       if (existing !== null && existing !== k.publicKey) {
         throw new HttpError(409, 'prekey_conflict', `one-time pre-key id ${k.keyId} is taken by another key`);
       }
       return existing === null;
     });
-    if (obj.store.oneTimePreKeyCount() + fresh.length > obj.config.maxOneTimePreKeys) {
-      throw new HttpError(409, 'prekey_pool_full', `at most ${obj.config.maxOneTimePreKeys} one-time pre-keys may wait on the registry`);
+    if (host.store.oneTimePreKeyCount() + fresh.length > host.config.maxOneTimePreKeys) {
+      throw new HttpError(409, 'prekey_pool_full', `at most ${host.config.maxOneTimePreKeys} one-time pre-keys may wait on the registry`);
     }
-    if (!same) obj.store.replaceSignedPreKey(spk, ctx.now);
-    for (const k of fresh) obj.store.addOneTimePreKey(k.keyId, k.publicKey);
+    if (!same) host.store.replaceSignedPreKey(spk, ctx.now);
+    for (const k of fresh) host.store.addOneTimePreKey(k.keyId, k.publicKey);
   });
-  return json({ did, signed_pre_key_id: spk.keyId, one_time_pre_keys: obj.store.oneTimePreKeyCount() });
+  return json({ did, signed_pre_key_id: spk.keyId, one_time_pre_keys: host.store.oneTimePreKeyCount() });
 }
 
 /**
  * `GET /v1/agents/{did}/prekeys`: the bundle with one one-time pre-key, claimed in the same
  * synchronous step that reads it, or `one_time_pre_key: null` when none is left.
  */
-export async function handlePreKeyFetch(obj: AgentObject, ctx: RequestContext, did: string): Promise<Response> {
-  const reg = obj.registered(did);
+export async function handlePreKeyFetch(host: PreKeyHost, ctx: RequestContext, did: string): Promise<Response> {
+  const reg = host.registered(did);
   // Anonymous fetches are allowed (the draft's form); signed ones are limited per DID, not per address.
-  const caller = ctx.request.headers.has('authorization') ? `did:${(await obj.authenticate(ctx, null)).did}` : `ip:${clientAddress(ctx.request)}`;
-  const spk = obj.store.currentSignedPreKey();
+  const caller = ctx.request.headers.has('authorization') ? `did:${(await host.authenticate(ctx, null)).did}` : `ip:${clientAddress(ctx.request)}`;
+  const spk = host.store.currentSignedPreKey();
   if (!spk) throw notFound('this agent has published no pre-keys');
-  obj.rateLimit(caller, ctx.now, obj.claimLimiter);
-  const otk = obj.store.claimOneTimePreKey();
+  host.limitClaims(caller, ctx.now);
+  const otk = host.store.claimOneTimePreKey();
   const bundle: BundleJson = {
     identity_key: reg.identityKey,
     identity_key_ed: reg.publicKey,
@@ -85,13 +83,13 @@ export async function handlePreKeyFetch(obj: AgentObject, ctx: RequestContext, d
 }
 
 /** `GET /v1/agents/{did}/prekeys/count` (owner only): what is left, for topping up and rotating. */
-export async function handlePreKeyCount(obj: AgentObject, ctx: RequestContext, did: string): Promise<Response> {
-  await obj.authenticateOwner(ctx, did, null);
-  const keys = obj.store.signedPreKeys();
+export async function handlePreKeyCount(host: PreKeyHost, ctx: RequestContext, did: string): Promise<Response> {
+  await host.authenticateOwner(ctx, did, null);
+  const keys = host.store.signedPreKeys();
   const current = keys.find((k) => k.retiredAt === null);
   return json({
     did,
-    one_time_pre_keys: obj.store.oneTimePreKeyCount(),
+    one_time_pre_keys: host.store.oneTimePreKeyCount(),
     signed_pre_key: current ? { key_id: current.keyId, created_at: iso(current.createdAt) } : null,
     retained_signed_pre_keys: keys
       .filter((k) => k.retiredAt !== null)

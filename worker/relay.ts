@@ -1,30 +1,27 @@
-import { fromBase64Any } from '../src/encoding.js';
-import { isValidDid } from '../src/identity/did.js';
-import { InvalidFrameError, RequestAuthError } from '../src/net/errors.js';
+import { InvalidFrameError, RequestAuthError, fromBase64Any, isValidDid } from '../src/index.js';
 import {
+  CONNECT_METHOD,
   FRAME_VERSION,
   RELAY_ADDRESS,
+  bodyDigest,
   checkAckFrame,
+  checkFreshness,
   checkRoutedFrame,
   createFrame,
   isRoutedType,
   isUuid,
   parseFrame,
-  type Frame,
-} from '../src/net/frames.js';
-import {
-  CONNECT_METHOD,
-  bodyDigest,
-  checkFreshness,
   parseSignature,
   parseTimestamp,
   relayPath,
   replayKey,
   verifySignature,
-} from '../src/net/signing.js';
-import type { AgentObject, RequestContext } from './agent-object.js';
+  type Frame,
+} from '../src/protocol.js';
+import type { RelayHost, RequestContext } from './host.js';
 import { HttpError, badRequest, bodyText, json, parseJsonObject, rawJson, readBody } from './http.js';
 import { RateLimiter } from './rate-limit.js';
+import type { DeliverResult } from './rpc.js';
 import { readOptionalInt } from './validate.js';
 
 /** Per-socket state that survives hibernation (kept by the runtime, not in storage). */
@@ -33,10 +30,6 @@ interface SocketState {
   openedAt: number;
   lastSeen: number;
 }
-
-export type DeliverResult =
-  | { ok: true; status: 'stored' | 'delivered' | 'duplicate' }
-  | { ok: false; status: number; code: string; message: string };
 
 /** WebSocket close codes the relay uses; clients treat 4401, 4403 and 4404 as final. */
 export const CLOSE = {
@@ -61,15 +54,15 @@ export class Relay {
   #outgoing: Promise<unknown> = Promise.resolve();
   readonly #frameLimiter: RateLimiter;
 
-  constructor(private readonly obj: AgentObject) {
-    this.#frameLimiter = new RateLimiter(obj.config.rateLimitPerMinute);
+  constructor(private readonly host: RelayHost) {
+    this.#frameLimiter = new RateLimiter(host.config.rateLimitPerMinute);
   }
 
   // Inbox
 
   async deliverLocal(frameText: string, sender: string, id: string, tsMs: number): Promise<DeliverResult> {
-    const { store, config } = this.obj;
-    const now = this.obj.now();
+    const { store, config } = this.host;
+    const now = this.host.now();
     if (!store.registration()) return refuse(404, 'unknown_recipient', 'no agent is registered under the recipient DID');
     if (!(tsMs >= now - config.messageTtlMs)) return refuse(400, 'stale_frame', 'the frame is older than the relay keeps frames');
     if (tsMs > now + config.authWindowMs) return refuse(400, 'future_frame', 'the frame is dated in the future');
@@ -90,16 +83,15 @@ export class Relay {
 
   /** An acknowledged id is remembered until a replay of its frame would be refused as stale. */
   #acknowledge(sender: string, id: string): boolean {
-    const { messageTtlMs, authWindowMs } = this.obj.config;
-    return this.obj.store.acknowledge(sender, id, (ts) => Math.max(ts, this.obj.now()) + messageTtlMs + authWindowMs);
+    const { messageTtlMs, authWindowMs } = this.host.config;
+    return this.host.store.acknowledge(sender, id, (ts) => Math.max(ts, this.host.now()) + messageTtlMs + authWindowMs);
   }
 
   async #forward(frame: Frame, text: string): Promise<DeliverResult> {
     const tsMs = Date.parse(frame.ts);
-    if (frame.to === this.obj.store.registration()?.did) return this.deliverLocal(text, frame.from, frame.id, tsMs);
+    if (frame.to === this.host.store.registration()?.did) return this.deliverLocal(text, frame.from, frame.id, tsMs);
     try {
-      const stub = this.obj.bindings.AGENTS.get(this.obj.bindings.AGENTS.idFromName(frame.to));
-      return await stub.deliver(text, frame.from, frame.id, tsMs);
+      return await this.host.deliverTo(frame.to, text, frame.from, frame.id, tsMs);
     } catch {
       return refuse(503, 'relay_unavailable', 'the recipient could not be reached; send again (the id makes it safe)');
     }
@@ -115,10 +107,10 @@ export class Relay {
 
   /** `POST /v1/agents/{did}/inbox`: a sender that cannot hold a socket posts one frame. */
   async httpPost(ctx: RequestContext, did: string): Promise<Response> {
-    this.obj.registered(did);
-    const body = await readBody(ctx.request, this.obj.config.maxFrameBytes);
-    const auth = await this.obj.authenticate(ctx, body);
-    const frame = checkRoutedFrame(parseFrame(bodyText(body), this.obj.config.maxFrameBytes));
+    this.host.registered(did);
+    const body = await readBody(ctx.request, this.host.config.maxFrameBytes);
+    const auth = await this.host.authenticate(ctx, body);
+    const frame = checkRoutedFrame(parseFrame(bodyText(body), this.host.config.maxFrameBytes));
     if (frame.to !== did) throw badRequest('wrong_recipient', 'the frame is addressed to another agent than this inbox');
     if (frame.from !== auth.did) throw new HttpError(403, 'forbidden', 'a frame must come from the agent that signs the request');
     const result = await this.deliverLocal(bodyText(body), frame.from, frame.id, Date.parse(frame.ts));
@@ -128,11 +120,11 @@ export class Relay {
 
   /** `GET /v1/agents/{did}/inbox?limit=&after=` (owner only): waiting frames, oldest first. */
   async httpFetch(ctx: RequestContext, did: string): Promise<Response> {
-    await this.obj.authenticateOwner(ctx, did, null);
-    const { maxInboxPage } = this.obj.config;
+    await this.host.authenticateOwner(ctx, did, null);
+    const { maxInboxPage } = this.host.config;
     const limit = readOptionalInt(ctx.url.searchParams.get('limit'), 'limit', 1, maxInboxPage, maxInboxPage);
     const after = readOptionalInt(ctx.url.searchParams.get('after'), 'after', 0, 999_999_999, 0);
-    const rows = this.obj.store.inbox(limit + 1, after);
+    const rows = this.host.store.inbox(limit + 1, after);
     const page = rows.slice(0, limit);
     const next = rows.length > limit ? page[page.length - 1]!.seq : null;
     // Stored frames go out exactly as they came in.
@@ -141,11 +133,11 @@ export class Relay {
 
   /** `POST /v1/agents/{did}/inbox/ack` (owner only): `{ acks: [{ from, id }] }` deletes those frames. */
   async httpAck(ctx: RequestContext, did: string): Promise<Response> {
-    const body = await readBody(ctx.request, this.obj.config.maxSmallBodyBytes);
-    await this.obj.authenticateOwner(ctx, did, body);
+    const body = await readBody(ctx.request, this.host.config.maxSmallBodyBytes);
+    await this.host.authenticateOwner(ctx, did, body);
     const acks = parseJsonObject(body).acks;
-    if (!Array.isArray(acks) || acks.length > this.obj.config.maxAcksPerRequest) {
-      throw badRequest('invalid_field', `"acks" must be an array of at most ${this.obj.config.maxAcksPerRequest} { from, id }`);
+    if (!Array.isArray(acks) || acks.length > this.host.config.maxAcksPerRequest) {
+      throw badRequest('invalid_field', `"acks" must be an array of at most ${this.host.config.maxAcksPerRequest} { from, id }`);
     }
     const refs = acks.map((a: unknown) => {
       const r = a as { from?: unknown; id?: unknown } | null;
@@ -163,36 +155,36 @@ export class Relay {
 
   /** `GET /v1/agents/{did}/relay` with `Upgrade: websocket`; the first frame must be `connect`. */
   async upgrade(ctx: RequestContext, did: string): Promise<Response> {
-    this.obj.registered(did);
+    this.host.registered(did);
     if (ctx.request.headers.get('upgrade')?.toLowerCase() !== 'websocket') {
       throw new HttpError(426, 'upgrade_required', 'the relay speaks WebSocket', { upgrade: 'websocket' });
     }
-    if (this.obj.state.getWebSockets().length >= this.obj.config.maxSocketsPerAgent * 2) {
+    if (this.host.state.getWebSockets().length >= this.host.config.maxSocketsPerAgent * 2) {
       throw new HttpError(429, 'too_many_connections', 'too many open connections for this agent');
     }
     const pair = new WebSocketPair();
     const server = pair[1];
-    this.obj.state.acceptWebSocket(server);
+    this.host.state.acceptWebSocket(server);
     server.serializeAttachment({ authed: false, openedAt: ctx.now, lastSeen: ctx.now } satisfies SocketState);
-    await this.scheduleAlarm(ctx.now + this.obj.config.connectTimeoutMs);
+    await this.scheduleAlarm(ctx.now + this.host.config.connectTimeoutMs);
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
 
   async onMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const state = ws.deserializeAttachment() as SocketState | null;
     if (!state) return this.#close(ws, CLOSE.protocol, 'unknown socket');
-    const now = this.obj.now();
+    const now = this.host.now();
     const refuseFrame = (status: number, code: string, text: string, refId?: string) => {
       this.#sendError(ws, status, code, text, refId);
       if (!state.authed) this.#close(ws, CLOSE.protocol, code);
     };
     if (typeof message !== 'string') return refuseFrame(400, 'invalid_frame', 'frames are JSON text, not binary');
-    if (message.length > this.obj.config.maxFrameBytes) {
-      return refuseFrame(413, 'frame_too_large', `frames are limited to ${this.obj.config.maxFrameBytes} characters`);
+    if (message.length > this.host.config.maxFrameBytes) {
+      return refuseFrame(413, 'frame_too_large', `frames are limited to ${this.host.config.maxFrameBytes} characters`);
     }
     let frame: Frame;
     try {
-      frame = parseFrame(message, this.obj.config.maxFrameBytes);
+      frame = parseFrame(message, this.host.config.maxFrameBytes);
     } catch (e) {
       return refuseFrame(400, 'invalid_frame', (e as Error).message);
     }
@@ -202,12 +194,12 @@ export class Relay {
     }
     state.lastSeen = now;
     ws.serializeAttachment(state);
-    const did = this.obj.store.registration()?.did;
+    const did = this.host.store.registration()?.did;
     if (!did) return this.#close(ws, CLOSE.gone, 'agent deregistered');
     try {
       switch (frame.type) {
         case 'heartbeat':
-          this.obj.store.setMeta('last_seen', String(now));
+          this.host.store.setMeta('last_seen', String(now));
           this.#send(ws, createFrame('heartbeat', RELAY_ADDRESS, did));
           return;
         case 'ack': {
@@ -236,7 +228,7 @@ export class Relay {
   }
 
   async #connect(ws: WebSocket, state: SocketState, frame: Frame, now: number): Promise<void> {
-    const reg = this.obj.store.registration();
+    const reg = this.host.store.registration();
     if (!reg) return this.#close(ws, CLOSE.gone, 'agent not registered');
     const fail = (closeCode: number, status: number, code: string, message: string) => {
       this.#sendError(ws, status, code, message, frame.id);
@@ -253,7 +245,7 @@ export class Relay {
       const timestamp = auth.timestamp as string;
       const timestampMs = parseTimestamp(timestamp);
       const signature = parseSignature(auth.signature);
-      checkFreshness(timestampMs, now, this.obj.config.authWindowMs);
+      checkFreshness(timestampMs, now, this.host.config.authWindowMs);
       const path = relayPath(reg.did);
       const digestHex = bodyDigest();
       const form = await verifySignature({
@@ -262,10 +254,10 @@ export class Relay {
         method: CONNECT_METHOD,
         path,
         digestHex,
-        allowTimestampOnly: this.obj.config.allowTimestampOnlyAuth,
+        allowTimestampOnly: this.host.config.allowTimestampOnlyAuth,
       });
       const key = replayKey(reg.did, form, timestamp, CONNECT_METHOD, path, digestHex);
-      if (!this.obj.store.rememberSignature(key, timestampMs + this.obj.config.authWindowMs + 1000)) {
+      if (!this.host.store.rememberSignature(key, timestampMs + this.host.config.authWindowMs + 1000)) {
         throw new RequestAuthError('replayed_signature', 'this connect signature was already used');
       }
     } catch (e) {
@@ -277,42 +269,42 @@ export class Relay {
     state.lastSeen = now;
     ws.serializeAttachment(state);
     this.#limitSockets(ws);
-    this.obj.store.setMeta('last_seen', String(now));
-    const pending = this.obj.store.inbox(this.obj.config.inboxMaxPerRecipient);
+    this.host.store.setMeta('last_seen', String(now));
+    const pending = this.host.store.inbox(this.host.config.inboxMaxPerRecipient);
     this.#send(ws, createFrame('connected', RELAY_ADDRESS, reg.did, {
       version: FRAME_VERSION,
-      heartbeat_seconds: this.obj.config.heartbeatMs / 1000,
+      heartbeat_seconds: this.host.config.heartbeatMs / 1000,
       pending: pending.length,
     }));
     // Everything stored while the agent was away, in arrival order (which is each sender's send order).
     for (const row of pending) ws.send(row.frame);
-    await this.scheduleAlarm(now + this.obj.config.offlineAfterMs);
+    await this.scheduleAlarm(now + this.host.config.offlineAfterMs);
   }
 
   /** Keeps the newest authenticated sockets; older ones beyond the cap are closed. */
   #limitSockets(newest: WebSocket): void {
     const authed = this.#authedSockets().filter((s) => s.ws !== newest);
     authed.sort((a, b) => b.state.openedAt - a.state.openedAt);
-    for (const { ws } of authed.slice(this.obj.config.maxSocketsPerAgent - 1)) this.#close(ws, CLOSE.replaced, 'replaced by a newer connection');
+    for (const { ws } of authed.slice(this.host.config.maxSocketsPerAgent - 1)) this.#close(ws, CLOSE.replaced, 'replaced by a newer connection');
   }
 
   onClose(ws: WebSocket, code: number): void {
     const state = ws.deserializeAttachment() as SocketState | null;
-    if (state?.authed && this.obj.store.registration()) this.obj.store.setMeta('last_seen', String(this.obj.now()));
+    if (state?.authed && this.host.store.registration()) this.host.store.setMeta('last_seen', String(this.host.now()));
     // The hibernation API leaves the close handshake to us.
     this.#close(ws, code >= 1000 && code < 5000 && ![1005, 1006, 1015].includes(code) ? code : 1000, 'closed');
   }
 
   closeAll(code: number, reason: string): void {
-    for (const ws of this.obj.state.getWebSockets()) this.#close(ws, code, reason);
+    for (const ws of this.host.state.getWebSockets()) this.#close(ws, code, reason);
   }
 
   /** Alarm: expire frames and replay-cache entries, close silent sockets, and plan the next run. */
   async sweep(): Promise<void> {
-    const now = this.obj.now();
-    const { config, store } = this.obj;
+    const now = this.host.now();
+    const { config, store } = this.host;
     let next = store.purge(now, config.signedPreKeyRetentionMs);
-    for (const ws of this.obj.state.getWebSockets()) {
+    for (const ws of this.host.state.getWebSockets()) {
       const state = ws.deserializeAttachment() as SocketState | null;
       if (!state) continue;
       const deadline = state.authed ? state.lastSeen + config.offlineAfterMs : state.openedAt + config.connectTimeoutMs;
@@ -323,17 +315,17 @@ export class Relay {
         next = next === null ? deadline : Math.min(next, deadline);
       }
     }
-    if (next !== null) await this.obj.state.storage.setAlarm(Math.max(next, now + 1000));
+    if (next !== null) await this.host.state.storage.setAlarm(Math.max(next, now + 1000));
   }
 
   async scheduleAlarm(at: number): Promise<void> {
-    const current = await this.obj.state.storage.getAlarm();
-    if (current === null || at < current) await this.obj.state.storage.setAlarm(at);
+    const current = await this.host.state.storage.getAlarm();
+    if (current === null || at < current) await this.host.state.storage.setAlarm(at);
   }
 
   presence(now: number): { online: boolean; lastSeen: number | null } {
     const online = this.#onlineSockets(now).length > 0;
-    const stored = this.obj.store.getMeta('last_seen');
+    const stored = this.host.store.getMeta('last_seen');
     let lastSeen = stored === null ? null : Number(stored);
     for (const { state } of this.#onlineSockets(now)) lastSeen = Math.max(lastSeen ?? 0, state.lastSeen);
     return { online, lastSeen };
@@ -341,7 +333,7 @@ export class Relay {
 
   #authedSockets(): { ws: WebSocket; state: SocketState }[] {
     const out: { ws: WebSocket; state: SocketState }[] = [];
-    for (const ws of this.obj.state.getWebSockets()) {
+    for (const ws of this.host.state.getWebSockets()) {
       const state = ws.deserializeAttachment() as SocketState | null;
       if (state?.authed && ws.readyState === WS_OPEN) out.push({ ws, state });
     }
@@ -349,7 +341,7 @@ export class Relay {
   }
 
   #onlineSockets(now: number) {
-    return this.#authedSockets().filter((s) => now - s.state.lastSeen < this.obj.config.offlineAfterMs);
+    return this.#authedSockets().filter((s) => now - s.state.lastSeen < this.host.config.offlineAfterMs);
   }
 
   #push(frameText: string, now: number): boolean {
@@ -374,7 +366,7 @@ export class Relay {
   }
 
   #sendError(ws: WebSocket, status: number, code: string, message: string, refId?: string): void {
-    const to = this.obj.store.registration()?.did ?? RELAY_ADDRESS;
+    const to = this.host.store.registration()?.did ?? RELAY_ADDRESS;
     this.#send(ws, createFrame('error', RELAY_ADDRESS, to, { code, status, message, ...(refId ? { ref_id: refId } : {}) }));
   }
 

@@ -1,4 +1,4 @@
-import { isValidDid } from '../src/identity/did.js';
+import { isValidDid } from '../src/index.js';
 import { loadConfig } from './config.js';
 import type { Env } from './env.js';
 import { HttpError, badRequest, json, methodNotAllowed, notFound, parseJsonObject, readBody } from './http.js';

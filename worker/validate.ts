@@ -1,6 +1,4 @@
-import { getDefaultCryptoProvider } from '../src/crypto/index.js';
-import { fromBase64Any, type Bytes } from '../src/encoding.js';
-import { DID_PREFIX, didFromPublicKey, isValidDid } from '../src/identity/did.js';
+import { DID_PREFIX, didFromPublicKey, fromBase64Any, getDefaultCryptoProvider, isValidDid, type Bytes } from '../src/index.js';
 import type { Config } from './config.js';
 import { badRequest } from './http.js';
 

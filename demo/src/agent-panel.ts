@@ -5,13 +5,13 @@ import {
   MemoryAgentStore,
   MeshAgent,
   TrustError,
-  canonicalJson,
   fromBase64Any,
   fromUtf8,
   toHex,
   utf8,
   type RejectedFrame,
 } from '../../src/index.js';
+import { canonicalJson } from '../../src/protocol.js';
 import { h, shortDid, time } from './dom.js';
 import { RelayTap } from './relay-tap.js';
 

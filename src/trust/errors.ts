@@ -52,10 +52,13 @@ export class TrustError extends AgentMeshError {
   }
 }
 
-/** A frame (handshake or KNOCK) that does not have the shape its type requires. */
+/**
+ * A frame (handshake or KNOCK) that does not have the shape its type requires. Its code is not the
+ * relay's `invalid_frame` (`InvalidFrameError`), so a caller branching on `code` can tell them apart.
+ */
 export class InvalidTrustFrameError extends AgentMeshError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('invalid_frame', message, options);
+    super('invalid_trust_frame', message, options);
   }
 }
 
