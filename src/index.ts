@@ -56,5 +56,6 @@ export * from './trust/index.js';
 export * from './bridge/index.js';
 export * from './storage/index.js';
 export * from './net/index.js';
+export * from './prekeys/index.js';
 export * from './session/index.js';
 export * from './agent/index.js';

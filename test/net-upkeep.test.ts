@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentIdentity } from '../src/identity/agent-identity.js';
-import { PreKeyUpkeep } from '../src/net/prekey-upkeep.js';
+import { PreKeyUpkeep } from '../src/prekeys/prekey-upkeep.js';
 import type { PreKeyUpload } from '../src/net/prekey-upload.js';
 import type { PreKeyStatus, RegistryClient } from '../src/net/registry-client.js';
 import { X3DHKeyManager } from '../src/x3dh/key-manager.js';

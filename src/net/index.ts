@@ -50,7 +50,6 @@ export {
   type RegistryClientOptions,
 } from './registry-client.js';
 export { HttpPreKeyStore } from './http-prekey-store.js';
-export { PreKeyUpkeep, type PreKeyUpkeepOptions, type UpkeepResult } from './prekey-upkeep.js';
 export { backoffDelay, type BackoffOptions } from './backoff.js';
 export {
   RelayClient,
