@@ -154,13 +154,13 @@ class Registry {
 
   async publish(agent: Agent): Promise<void> {
     const s = await agent.sessions();
-    const bundle = await s.getPublicBundle();
+    const bundle = await s.preKeys.getPublicBundle();
     const entry = this.#bundles.get(agent.did) ?? { base: bundle, otks: [], published: new Set<number>() };
     entry.base = bundle;
-    for (const id of await s.oneTimePreKeyIds()) {
+    for (const id of await s.preKeys.oneTimePreKeyIds()) {
       if (entry.published.has(id)) continue;
       entry.published.add(id);
-      entry.otks.push({ id, key: (await s.getPublicBundle(id)).oneTimePreKey! });
+      entry.otks.push({ id, key: (await s.preKeys.getPublicBundle(id)).oneTimePreKey! });
     }
     this.#bundles.set(agent.did, entry);
   }
@@ -209,11 +209,11 @@ export async function runConversation(kind: StoreKind, failAt: number | null, mo
 
     const ensurePreKeys = async (a: Agent, want: number) => {
       await a.step('rotate', async (s) => {
-        if (!(await s.store.getSignedPreKeys()).some((k) => k.retiredAt === null)) await s.rotateSignedPreKey();
+        if (!(await s.store.getSignedPreKeys()).some((k) => k.retiredAt === null)) await s.preKeys.rotateSignedPreKey();
       });
       await a.step('top up', async (s) => {
-        const have = (await s.oneTimePreKeyIds()).length;
-        if (have < want) await s.generateOneTimePreKeys(want - have);
+        const have = (await s.preKeys.oneTimePreKeyIds()).length;
+        if (have < want) await s.preKeys.generateOneTimePreKeys(want - have);
       });
       await registry.publish(a);
     };
@@ -308,7 +308,7 @@ export async function runConversation(kind: StoreKind, failAt: number | null, mo
     await send(bob, alice, 'b1');
     await send(bob, alice, 'b2');
     await deliverAll((f) => [...f].reverse());
-    await bob.step('rotate again', (s) => s.rotateSignedPreKey().then(() => undefined));
+    await bob.step('rotate again', (s) => s.preKeys.rotateSignedPreKey().then(() => undefined));
     await ensurePreKeys(bob, 3);
     await send(alice, bob, 'a4');
     await openSession(carol, bob);

@@ -206,7 +206,7 @@ export async function buildTargets(): Promise<ParserTarget[]> {
   const spkRecord = { keyId: 1, publicKey: rng.bytes(32), privateKey: rng.bytes(32), signature: rng.bytes(64), createdAt: FIXED_NOW, retiredAt: null };
   const otkRecord = { keyId: 7, publicKey: rng.bytes(32), privateKey: rng.bytes(32) };
   const channels = encodeChannels([aliceCh.snapshot()]);
-  const metadata = encodeMetadata({ role: 'initiator', peerIdentityKey: bobKeys.identityKey.publicKey, peerIdentityKeyEd: bob.publicKey, establishment, acceptedEphemeralKey: null });
+  const metadata = encodeMetadata({ role: 'initiator', peerIdentityKey: bobKeys.identityKey.publicKey, peerIdentityKeyEd: bob.publicKey, establishment, inboundEphemeralKey: null });
   const sessionRecord = { peerDid: bob.did, revision: 3, channel: channels, metadata, trust: { score: 800 }, createdAt: FIXED_NOW, updatedAt: FIXED_NOW };
   const batches = [
     [{ op: 'addIdentity', record: identityRecord }],

@@ -234,9 +234,9 @@ async function sessionWorld(rng: Rng, preset: CryptoPreset): Promise<World> {
     const storeB = new MemoryAgentStore();
     const alice = await SessionManager.open({ store: storeA, identity: await AgentIdentity.fromSeed(seedA, { crypto: ca }), crypto: ca, now: clock });
     const bob = await SessionManager.open({ store: storeB, identity: await AgentIdentity.fromSeed(seedB, { crypto: cb }), crypto: cb, now: clock });
-    await bob.rotateSignedPreKey();
-    const [otk] = await bob.generateOneTimePreKeys(2);
-    const establishment = await alice.initiate(bob.did, await bob.getPublicBundle(otk!), { associatedData: utf8(`${alice.did}|${bob.did}`) });
+    await bob.preKeys.rotateSignedPreKey();
+    const [otk] = await bob.preKeys.generateOneTimePreKeys(2);
+    const establishment = await alice.initiate(bob.did, await bob.preKeys.getPublicBundle(otk!), { associatedData: utf8(`${alice.did}|${bob.did}`) });
     const first = await alice.send(bob.did, utf8('opening message'));
     const opened = await bob.accept(alice.did, establishment, {
       firstMessage: first,
@@ -269,7 +269,7 @@ async function sessionWorld(rng: Rng, preset: CryptoPreset): Promise<World> {
     const store = new MemoryAgentStore();
     const manager = await SessionManager.open({ store, identity: eve, crypto, now: clock });
     const bobB = real.parties.B as SessionParty;
-    const bundle = await bobB.sessions.getPublicBundle();
+    const bundle = await bobB.sessions.preKeys.getPublicBundle();
     const establishment = await manager.initiate(bobB.sessions.did, bundle, { associatedData: utf8(`${real.alice.did}|${bobB.sessions.did}`) });
     const first = await manager.send(bobB.sessions.did, utf8('eve pretending to be alice'));
     manager.close();

@@ -57,7 +57,7 @@ export class InvalidEstablishmentError extends AgentMeshError {
   }
 }
 
-/** A one-time pre-key id that is unknown or was already consumed. */
+/** A pre-key that is not there: a one-time pre-key unknown or already consumed, a signed pre-key unknown or expired, or none made yet. */
 export class PreKeyNotFoundError extends AgentMeshError {
   constructor(message: string) {
     super('prekey_not_found', message);

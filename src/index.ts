@@ -10,6 +10,7 @@ export * from './errors.js';
 export * from './agent/errors.js';
 export * from './bridge/errors.js';
 export * from './net/errors.js';
+export * from './prekeys/errors.js';
 export * from './session/errors.js';
 export * from './storage/errors.js';
 export * from './trust/errors.js';
@@ -153,6 +154,9 @@ export {
   type SessionRole,
 } from './session/index.js';
 
+// Pre-keys: the store-backed set an agent publishes, and its upkeep.
+export { PreKeyManager, PreKeyUpkeep, type PreKeyManagerOptions, type PreKeyUpkeepOptions, type ResponderPreKeys, type UpkeepResult } from './prekeys/index.js';
+
 // The registry and relay clients.
 export type { FetchLike } from './net/http.js';
 export type { Frame, RoutedFrame } from './net/frames.js';
@@ -166,7 +170,6 @@ export {
   type RegistryClientOptions,
 } from './net/registry-client.js';
 export { HttpPreKeyStore } from './net/http-prekey-store.js';
-export { PreKeyUpkeep, type PreKeyUpkeepOptions, type UpkeepResult } from './net/prekey-upkeep.js';
 export type { BackoffOptions } from './net/backoff.js';
 export {
   RelayClient,

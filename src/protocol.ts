@@ -56,6 +56,17 @@ export {
   type PreKeyUploadJson,
 } from './net/prekey-upload.js';
 
+// Pre-key policy: how long a rotated signed pre-key is kept (the registry keeps it as long), when
+// to rotate and top up (src/prekeys/policy.ts says why).
+export {
+  MAX_ONE_TIME_PRE_KEYS_PER_CALL,
+  MIN_ONE_TIME_PRE_KEYS,
+  SIGNED_PRE_KEY_MAX_AGE_MS,
+  SIGNED_PRE_KEY_RETENTION_MS,
+  TARGET_ONE_TIME_PRE_KEYS,
+  UPKEEP_INTERVAL_MS,
+} from './prekeys/policy.js';
+
 // Limits and bounded readers that both ends apply before they parse.
 export { LIMITS } from './wire/limits.js';
 export { jsonNestingExceeds } from './wire/json.js';

@@ -34,8 +34,8 @@ async function withKeys() {
 async function manager() {
   const identity = await AgentIdentity.generate();
   const m = await SessionManager.open({ store: new MemoryAgentStore(), identity });
-  await m.rotateSignedPreKey();
-  await m.generateOneTimePreKeys(2);
+  await m.preKeys.rotateSignedPreKey();
+  await m.preKeys.generateOneTimePreKeys(2);
   return m;
 }
 
@@ -65,8 +65,8 @@ describe('bundles carrying someone else\'s key', () => {
 describe('establishments carrying someone else\'s key', () => {
   it("Eve's establishment under Alice's DID is refused; nothing is stored, no one-time key consumed", async () => {
     const [alice, bob, eve] = [await manager(), await manager(), await withKeys()];
-    const [otk] = await bob.oneTimePreKeyIds();
-    const [eveCh, establishment] = await SecureChannel.createSender(eve.keys, await bob.getPublicBundle(otk!), utf8(`${alice.did}|${bob.did}`));
+    const [otk] = await bob.preKeys.oneTimePreKeyIds();
+    const [eveCh, establishment] = await SecureChannel.createSender(eve.keys, await bob.preKeys.getPublicBundle(otk!), utf8(`${alice.did}|${bob.did}`));
     const first = await eveCh.send(utf8('I am alice'));
     await expect(
       bob.accept(alice.did, encodeEstablishment(establishment), { firstMessage: first, peerIdentityKeyEd: alice.identityPublicKey, associatedData: utf8(`${alice.did}|${bob.did}`) }),
@@ -74,20 +74,20 @@ describe('establishments carrying someone else\'s key', () => {
     // Eve's own key named for Alice's DID: the DID does not derive from it.
     await expect(bob.accept(alice.did, establishment, { firstMessage: first, peerIdentityKeyEd: eve.identity.publicKey })).rejects.toBeInstanceOf(IdentityMismatchError);
     expect(await bob.hasSession(alice.did)).toBe(false);
-    expect(await bob.oneTimePreKeyIds()).toContain(otk);
+    expect(await bob.preKeys.oneTimePreKeyIds()).toContain(otk);
   });
 
   it("Alice's public identity key with an attacker's ephemeral key cannot be completed: nothing stored, nothing consumed", async () => {
     const [alice, bob, eve] = [await manager(), await manager(), await withKeys()];
-    const [otk] = await bob.oneTimePreKeyIds();
-    const [eveCh, real] = await SecureChannel.createSender(eve.keys, await bob.getPublicBundle(otk!), utf8('x'));
+    const [otk] = await bob.preKeys.oneTimePreKeyIds();
+    const [eveCh, real] = await SecureChannel.createSender(eve.keys, await bob.preKeys.getPublicBundle(otk!), utf8('x'));
     const aliceX25519 = getDefaultCryptoProvider().ed25519ToX25519Public(alice.identityPublicKey);
     const forged = { ...real, identityKey: aliceX25519 };
     await expect(
       bob.accept(alice.did, forged, { firstMessage: await eveCh.send(utf8('hi')), peerIdentityKeyEd: alice.identityPublicKey }),
     ).rejects.toBeInstanceOf(AuthenticationError);
     expect(await bob.hasSession(alice.did)).toBe(false);
-    expect(await bob.oneTimePreKeyIds()).toContain(otk);
+    expect(await bob.preKeys.oneTimePreKeyIds()).toContain(otk);
   });
 
   it('the trust bridge refuses an establishment whose identity key is not the one the handshake proved', async () => {

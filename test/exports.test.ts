@@ -17,7 +17,7 @@ const ROOT = [
   'InvalidFrameError', 'InvalidKeyError', 'InvalidMessageError', 'InvalidRecordError',
   'InvalidSignatureError', 'InvalidTrustFrameError', 'LEGACY_DID_PREFIX', 'MAX_TRUST_SCORE',
   'MIN_TRUST_SCORE', 'MemoryAgentStore', 'MeshAgent', 'MutexLocks', 'PolicyDeniedError',
-  'PreKeyNotFoundError', 'PreKeyUpkeep', 'RatchetState', 'RatchetStateError', 'RegistryClient',
+  'PreKeyManager', 'PreKeyNotFoundError', 'PreKeysClosedError', 'PreKeyUpkeep', 'RatchetState', 'RatchetStateError', 'RegistryClient',
   'RegistryError', 'RegistryTrustProvider', 'RelayClient', 'RelayClosedError', 'RelayError',
   'RelayTrustTransport', 'ReplayedMessageError', 'RequestAuthError', 'SecureChannel',
   'SessionExistsError', 'SessionManager', 'SessionManagerClosedError', 'SessionNotFoundError',
@@ -34,7 +34,8 @@ const ROOT = [
 /** `agentmesh-e2e/protocol`: what the registry and relay service shares with the SDK. */
 const PROTOCOL = [
   'AUTH_SCHEME', 'AUTH_WINDOW_MS', 'CONNECT_METHOD', 'DEFAULT_MAX_FRAME_CHARS', 'FRAME_VERSION',
-  'LIMITS', 'MAX_FRAME_DEPTH', 'MAX_UPLOAD_ONE_TIME_PRE_KEYS', 'RELAY_ADDRESS', 'RELAY_CONTROL_TYPES',
+  'LIMITS', 'MAX_FRAME_DEPTH', 'MAX_ONE_TIME_PRE_KEYS_PER_CALL', 'MAX_UPLOAD_ONE_TIME_PRE_KEYS', 'MIN_ONE_TIME_PRE_KEYS',
+  'SIGNED_PRE_KEY_MAX_AGE_MS', 'SIGNED_PRE_KEY_RETENTION_MS', 'TARGET_ONE_TIME_PRE_KEYS', 'UPKEEP_INTERVAL_MS', 'RELAY_ADDRESS', 'RELAY_CONTROL_TYPES',
   'ROUTED_FRAME_TYPES', 'RequestSigner', 'bodyDigest', 'canonicalJson', 'canonicalRequest',
   'checkAckFrame', 'checkEnvelope', 'checkFreshness', 'checkRoutedFrame', 'createFrame',
   'decodePreKeyUpload', 'encodePreKeyUpload', 'isRoutedType', 'isUuid', 'jsonNestingExceeds',

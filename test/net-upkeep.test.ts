@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { AgentIdentity } from '../src/identity/agent-identity.js';
-import { PreKeyUpkeep } from '../src/net/prekey-upkeep.js';
+import { PreKeyUpkeep } from '../src/prekeys/prekey-upkeep.js';
 import type { PreKeyUpload } from '../src/net/prekey-upload.js';
 import type { PreKeyStatus, RegistryClient } from '../src/net/registry-client.js';
 import { X3DHKeyManager } from '../src/x3dh/key-manager.js';
+import { SessionManager } from '../src/session/index.js';
+import { MemoryAgentStore } from '../src/storage/index.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -88,5 +90,26 @@ describe('PreKeyUpkeep', () => {
     const { upkeep, registry } = await setup();
     await Promise.all([upkeep.run(), upkeep.run(), upkeep.run()]);
     expect(registry.uploads).toHaveLength(1);
+  });
+});
+
+describe('PreKeyManager.upkeep (a MeshAgent\'s stored pre-keys)', () => {
+  it('follows the same policy: publishes at first, tops up below 5 to 10, rotates after 7 days', async () => {
+    let now = Date.parse('2026-01-01T00:00:00Z');
+    const clock = () => now;
+    const identity = await AgentIdentity.generate();
+    const sessions = await SessionManager.open({ store: new MemoryAgentStore(), identity, now: clock });
+    const registry = new FakeRegistry(clock);
+    const run = () => sessions.preKeys.upkeep(registry as unknown as RegistryClient);
+    expect(await run()).toEqual({ rotatedSignedPreKey: true, uploadedOneTimePreKeys: 10, oneTimePreKeys: 10 });
+    registry.claim(5);
+    expect(await run()).toEqual({ rotatedSignedPreKey: false, uploadedOneTimePreKeys: 0, oneTimePreKeys: 5 });
+    registry.claim(1);
+    expect(await run()).toEqual({ rotatedSignedPreKey: false, uploadedOneTimePreKeys: 6, oneTimePreKeys: 10 });
+    expect(registry.uploads.at(-1)!.oneTimePreKeys.map((k) => k.keyId)).toEqual([10, 11, 12, 13, 14, 15]);
+    now += 7 * DAY;
+    expect((await run()).rotatedSignedPreKey).toBe(true);
+    expect(registry.spk?.keyId).toBe(1);
+    expect(await sessions.preKeys.oneTimePreKeyIds()).toHaveLength(16);
   });
 });

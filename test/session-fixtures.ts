@@ -25,15 +25,15 @@ export async function newAgent(
   const identity = await AgentIdentity.generate();
   const manager = await SessionManager.open({ ...options, store, identity });
   identity.destroy();
-  await manager.rotateSignedPreKey();
-  if ((options.oneTime ?? 3) > 0) await manager.generateOneTimePreKeys(options.oneTime ?? 3);
+  await manager.preKeys.rotateSignedPreKey();
+  if ((options.oneTime ?? 3) > 0) await manager.preKeys.generateOneTimePreKeys(options.oneTime ?? 3);
   return manager;
 }
 
 /** `initiator` starts a session with `responder` (using a one-time pre-key) and both exchange one message. */
 export async function connect(initiator: SessionManager, responder: SessionManager): Promise<void> {
-  const [otk] = await responder.oneTimePreKeyIds();
-  const establishment = await initiator.initiate(responder.did, await responder.getPublicBundle(otk ?? null));
+  const [otk] = await responder.preKeys.oneTimePreKeyIds();
+  const establishment = await initiator.initiate(responder.did, await responder.preKeys.getPublicBundle(otk ?? null));
   const first = await initiator.send(responder.did, utf8(`hello ${responder.did}`));
   const got = await responder.accept(initiator.did, establishment, { firstMessage: first });
   if (text(got) !== `hello ${responder.did}`) throw new Error('first message did not arrive');
@@ -70,10 +70,10 @@ export async function pairByDid(makeStore: () => AgentStore | Promise<AgentStore
 
 /** Each opens a session to the other (using a one-time pre-key) before either hears from the other. */
 export async function openBoth(a: SessionManager, b: SessionManager): Promise<void> {
-  const [aOtk] = await a.oneTimePreKeyIds();
-  const [bOtk] = await b.oneTimePreKeyIds();
-  await a.initiate(b.did, await b.getPublicBundle(bOtk ?? null));
-  await b.initiate(a.did, await a.getPublicBundle(aOtk ?? null));
+  const [aOtk] = await a.preKeys.oneTimePreKeyIds();
+  const [bOtk] = await b.preKeys.oneTimePreKeyIds();
+  await a.initiate(b.did, await b.preKeys.getPublicBundle(bOtk ?? null));
+  await b.initiate(a.did, await a.preKeys.getPublicBundle(aOtk ?? null));
 }
 
 /**

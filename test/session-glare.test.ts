@@ -86,8 +86,8 @@ describe('simultaneous open, refusals', () => {
     const [low, high] = await pairByDid(async () => new MemoryAgentStore());
     const stranger = await newAgent(new MemoryAgentStore());
     await openBoth(low, high);
-    const [otk] = await low.oneTimePreKeyIds();
-    const est = await stranger.initiate(low.did, await low.getPublicBundle(otk ?? null));
+    const [otk] = await low.preKeys.oneTimePreKeyIds();
+    const est = await stranger.initiate(low.did, await low.preKeys.getPublicBundle(otk ?? null));
     const forged = await stranger.send(low.did, utf8('not from high'));
     const before = JSON.stringify(await low.store.getSession(high.did));
     await expect(low.accept(high.did, est, { firstMessage: forged })).rejects.toThrow(/identity key/);
@@ -116,14 +116,14 @@ describe('simultaneous open, refusals', () => {
 
   it('a session whose peer has already answered is replaced by a new establishment (the peer started over)', async () => {
     const [low, high] = await pairByDid(async () => new MemoryAgentStore());
-    const [otk] = await high.oneTimePreKeyIds();
-    const est = await low.initiate(high.did, await high.getPublicBundle(otk));
+    const [otk] = await high.preKeys.oneTimePreKeyIds();
+    const est = await low.initiate(high.did, await high.preKeys.getPublicBundle(otk));
     expect(text(await high.accept(low.did, est, { firstMessage: await low.send(high.did, utf8('hi')) }))).toBe('hi');
     expect(text(await low.receive(high.did, await high.send(low.did, utf8('hi back'))))).toBe('hi back');
     // The higher DID lost its session and opens a new one: the lower DID takes it, as before.
     await high.deleteSession(low.did);
-    const [lowOtk] = await low.oneTimePreKeyIds();
-    const fresh = await high.initiate(low.did, await low.getPublicBundle(lowOtk));
+    const [lowOtk] = await low.preKeys.oneTimePreKeyIds();
+    const fresh = await high.initiate(low.did, await low.preKeys.getPublicBundle(lowOtk));
     expect(text(await low.accept(high.did, fresh, { firstMessage: await high.send(low.did, utf8('new start')) }))).toBe('new start');
     expect((await low.getSession(high.did))?.role).toBe('responder');
   });

@@ -32,14 +32,14 @@ describe.each(backends)('SessionManager over %s', (_name, makeStore) => {
   it('runs a session both ways, out of order, and deletes the consumed one-time pre-key', async () => {
     const alice = await newAgent(await makeStore());
     const bob = await newAgent(await makeStore(), { oneTime: 2 });
-    const [otk, spare] = await bob.oneTimePreKeyIds();
-    const establishment = await alice.initiate(bob.did, await bob.getPublicBundle(otk));
+    const [otk, spare] = await bob.preKeys.oneTimePreKeyIds();
+    const establishment = await alice.initiate(bob.did, await bob.preKeys.getPublicBundle(otk));
     expect((await alice.getSession(bob.did))?.establishment).not.toBeNull();
     const m0 = await alice.send(bob.did, utf8('zero'));
     const m1 = await alice.send(bob.did, utf8('one'));
     const m2 = await alice.send(bob.did, utf8('two'));
     expect(text(await bob.accept(alice.did, establishment, { firstMessage: m2 }))).toBe('two');
-    expect(await bob.oneTimePreKeyIds()).toEqual([spare]);
+    expect(await bob.preKeys.oneTimePreKeyIds()).toEqual([spare]);
     expect(text(await bob.receive(alice.did, m0))).toBe('zero');
     expect(text(await bob.receive(alice.did, m1))).toBe('one');
     await expect(bob.receive(alice.did, m1)).rejects.toBeInstanceOf(ReplayedMessageError);
@@ -56,9 +56,9 @@ describe.each(backends)('SessionManager over %s', (_name, makeStore) => {
     const alice = await newAgent(await makeStore(), { now: clock });
     const bob = await newAgent(await makeStore(), { now: clock, oneTime: 0 });
     // The initiator fetched the bundle, then the responder rotated; the reference's establishment names no SPK.
-    const oldBundle = await bob.getPublicBundle();
+    const oldBundle = await bob.preKeys.getPublicBundle();
     now += 1000;
-    await bob.rotateSignedPreKey();
+    await bob.preKeys.rotateSignedPreKey();
     const establishment = { ...(await alice.initiate(bob.did, oldBundle)), signedPreKeyId: null };
     expect(await bob.accept(alice.did, establishment)).toBeNull();
     // Not decided yet: the responder cannot send before the first message.
@@ -71,8 +71,8 @@ describe.each(backends)('SessionManager over %s', (_name, makeStore) => {
   it('treats a retransmitted establishment as a plain receive', async () => {
     const alice = await newAgent(await makeStore());
     const bob = await newAgent(await makeStore());
-    const [otk] = await bob.oneTimePreKeyIds();
-    const establishment = await alice.initiate(bob.did, encodeBundle(await bob.getPublicBundle(otk)));
+    const [otk] = await bob.preKeys.oneTimePreKeyIds();
+    const establishment = await alice.initiate(bob.did, encodeBundle(await bob.preKeys.getPublicBundle(otk)));
     const m0 = await alice.send(bob.did, utf8('a'));
     const m1 = await alice.send(bob.did, utf8('b'));
     expect(text(await bob.accept(alice.did, encodeEstablishment(establishment), { firstMessage: m0 }))).toBe('a');
@@ -84,8 +84,8 @@ describe.each(backends)('SessionManager over %s', (_name, makeStore) => {
     const alice = await newAgent(await makeStore());
     const bob = await newAgent(await makeStore());
     const carol = await newAgent(await makeStore());
-    const [otk] = await bob.oneTimePreKeyIds();
-    const bundle = await bob.getPublicBundle(otk);
+    const [otk] = await bob.preKeys.oneTimePreKeyIds();
+    const bundle = await bob.preKeys.getPublicBundle(otk);
     const eA = await alice.initiate(bob.did, bundle);
     await bob.accept(alice.did, eA, { firstMessage: await alice.send(bob.did, utf8('x')) });
     const eC = await carol.initiate(bob.did, bundle);
@@ -100,21 +100,21 @@ describe.each(backends)('SessionManager over %s', (_name, makeStore) => {
   it('stores nothing for a first message that does not authenticate', async () => {
     const alice = await newAgent(await makeStore());
     const bob = await newAgent(await makeStore());
-    const [otk] = await bob.oneTimePreKeyIds();
-    const establishment = await alice.initiate(bob.did, await bob.getPublicBundle(otk));
+    const [otk] = await bob.preKeys.oneTimePreKeyIds();
+    const establishment = await alice.initiate(bob.did, await bob.preKeys.getPublicBundle(otk));
     const good = await alice.send(bob.did, utf8('real'));
     const forged = good.serialize();
     forged[forged.length - 1]! ^= 1;
     await expect(bob.accept(alice.did, establishment, { firstMessage: forged })).rejects.toBeInstanceOf(AuthenticationError);
     expect(await bob.hasSession(alice.did)).toBe(false);
-    expect(await bob.oneTimePreKeyIds()).toContain(otk);
+    expect(await bob.preKeys.oneTimePreKeyIds()).toContain(otk);
     expect(text(await bob.accept(alice.did, establishment, { firstMessage: good }))).toBe('real');
   });
 
   it('checks a known Ed25519 key of the initiator against its DID and establishment', async () => {
     const alice = await newAgent(await makeStore());
     const bob = await newAgent(await makeStore());
-    const establishment = await alice.initiate(bob.did, await bob.getPublicBundle());
+    const establishment = await alice.initiate(bob.did, await bob.preKeys.getPublicBundle());
     await expect(bob.accept(alice.did, establishment, { peerIdentityKeyEd: bob.identityPublicKey })).rejects.toBeInstanceOf(IdentityMismatchError);
     await bob.accept(alice.did, establishment, { peerIdentityKeyEd: alice.identityPublicKey });
     expect((await bob.getSession(alice.did))?.peerIdentityKeyEd).toEqual(alice.identityPublicKey);
@@ -123,11 +123,11 @@ describe.each(backends)('SessionManager over %s', (_name, makeStore) => {
   it('keeps the trust result as opaque JSON and can replace or delete a session', async () => {
     const alice = await newAgent(await makeStore());
     const bob = await newAgent(await makeStore());
-    await alice.initiate(bob.did, await bob.getPublicBundle(), { trust: { score: 850, verified: true } });
+    await alice.initiate(bob.did, await bob.preKeys.getPublicBundle(), { trust: { score: 850, verified: true } });
     expect((await alice.getSession(bob.did))?.trust).toEqual({ score: 850, verified: true });
     await alice.setTrust(bob.did, { score: 300, reasons: ['revoked'] });
     expect((await alice.getSession(bob.did))?.trust).toEqual({ score: 300, reasons: ['revoked'] });
-    await alice.initiate(bob.did, await bob.getPublicBundle(), { replace: true });
+    await alice.initiate(bob.did, await bob.preKeys.getPublicBundle(), { replace: true });
     expect((await alice.getSession(bob.did))?.trust).toBeNull();
     expect(await alice.listSessions()).toEqual([bob.did]);
     expect(await alice.deleteSession(bob.did)).toBe(true);
@@ -139,15 +139,15 @@ describe.each(backends)('SessionManager over %s', (_name, makeStore) => {
     let now = 0;
     const store = await makeStore();
     const bob = await newAgent(store, { now: () => now, signedPreKeyRetentionMs: 10_000, oneTime: 0 });
-    const first = (await bob.getPublicBundle()).signedPreKeyId;
+    const first = (await bob.preKeys.getPublicBundle()).signedPreKeyId;
     now = 5_000;
-    const second = (await bob.rotateSignedPreKey()).signedPreKeyId;
+    const second = (await bob.preKeys.rotateSignedPreKey()).signedPreKeyId;
     expect((await store.getSignedPreKeys()).map((k) => [k.keyId, k.retiredAt])).toEqual([
       [first, 5_000],
       [second, null],
     ]);
     now = 20_000;
-    const third = (await bob.rotateSignedPreKey()).signedPreKeyId;
+    const third = (await bob.preKeys.rotateSignedPreKey()).signedPreKeyId;
     expect((await store.getSignedPreKeys()).map((k) => k.keyId)).toEqual([second, third]);
     expect(new Set([first, second, third]).size).toBe(3);
   });
@@ -172,8 +172,8 @@ describe('a store that fails on write', () => {
     const b = flaky(await makeStore());
     const alice = await newAgent(a.store);
     const bob = await newAgent(b.store);
-    const [otk] = await bob.oneTimePreKeyIds();
-    const bundle = await bob.getPublicBundle(otk);
+    const [otk] = await bob.preKeys.oneTimePreKeyIds();
+    const bundle = await bob.preKeys.getPublicBundle(otk);
 
     a.failWrites(1);
     await expect(alice.initiate(bob.did, bundle)).rejects.toBeInstanceOf(StorageError);
@@ -192,9 +192,9 @@ describe('a store that fails on write', () => {
     b.failWrites(1);
     await expect(bob.accept(alice.did, establishment, { firstMessage: m0 })).rejects.toBeInstanceOf(StorageError);
     expect(await bob.hasSession(alice.did)).toBe(false);
-    expect(await bob.oneTimePreKeyIds()).toContain(otk);
+    expect(await bob.preKeys.oneTimePreKeyIds()).toContain(otk);
     expect(text(await bob.accept(alice.did, establishment, { firstMessage: m0 }))).toBe('first');
-    expect(await bob.oneTimePreKeyIds()).not.toContain(otk);
+    expect(await bob.preKeys.oneTimePreKeyIds()).not.toContain(otk);
 
     // receive: no plaintext, state unchanged, the same message decrypts on retry.
     const m1 = await alice.send(bob.did, utf8('second'));
@@ -215,8 +215,8 @@ describe('a store that fails on write', () => {
     const bobStore = await IndexedDBAgentStore.open({ name: uniqueName('abort') });
     const alice = await newAgent(aliceStore);
     const bob = await newAgent(bobStore);
-    const [otk] = await bob.oneTimePreKeyIds();
-    const establishment = await alice.initiate(bob.did, await bob.getPublicBundle(otk));
+    const [otk] = await bob.preKeys.oneTimePreKeyIds();
+    const establishment = await alice.initiate(bob.did, await bob.preKeys.getPublicBundle(otk));
     const m0 = await alice.send(bob.did, utf8('quota'));
     // The batch deletes the one-time key, then puts the session: fail the put after the delete ran.
     const put = vi.spyOn(IDBObjectStore.prototype, 'put').mockImplementationOnce(() => {
@@ -228,7 +228,7 @@ describe('a store that fails on write', () => {
     } finally {
       put.mockRestore();
     }
-    expect(await bob.oneTimePreKeyIds()).toContain(otk);
+    expect(await bob.preKeys.oneTimePreKeyIds()).toContain(otk);
     expect(await bob.hasSession(alice.did)).toBe(false);
     expect(text(await bob.accept(alice.did, establishment, { firstMessage: m0 }))).toBe('quota');
   });

@@ -22,7 +22,7 @@ describe('restart: a new store object on the same IndexedDB database', () => {
     await connect(alice, bob); // alice initiated
     await connect(carol, alice); // alice responded
     // Alice → Dave: established on Alice's side only; Dave has not seen anything yet.
-    await alice.initiate(dave.did, await dave.getPublicBundle((await dave.oneTimePreKeyIds())[0]));
+    await alice.initiate(dave.did, await dave.preKeys.getPublicBundle((await dave.preKeys.oneTimePreKeyIds())[0]));
     const toDave = await alice.send(dave.did, utf8('before the restart'));
     // Out of order: Bob holds a skipped key for `early` across the restart.
     const early = await alice.send(bob.did, utf8('early'));
@@ -61,16 +61,16 @@ describe('restart: a new store object on the same IndexedDB database', () => {
   it('keeps pre-keys: a bundle fetched before the restart is accepted after it', async () => {
     const alice = await newAgent(await IndexedDBAgentStore.open({ name: uniqueName('alice') }));
     let bob = await newAgent(await IndexedDBAgentStore.open({ name: uniqueName('bob') }), { oneTime: 5 });
-    const ids = await bob.oneTimePreKeyIds();
-    const bundle = await bob.getPublicBundle(ids[2]);
+    const ids = await bob.preKeys.oneTimePreKeyIds();
+    const bundle = await bob.preKeys.getPublicBundle(ids[2]);
     bob = await restart(bob);
-    expect(await bob.oneTimePreKeyIds()).toEqual(ids);
+    expect(await bob.preKeys.oneTimePreKeyIds()).toEqual(ids);
     const establishment = await alice.initiate(bob.did, bundle);
     const m = await alice.send(bob.did, utf8('hello'));
     expect(text(await bob.accept(alice.did, establishment, { firstMessage: m }))).toBe('hello');
-    expect(await bob.oneTimePreKeyIds()).toEqual(ids.filter((id) => id !== ids[2]));
+    expect(await bob.preKeys.oneTimePreKeyIds()).toEqual(ids.filter((id) => id !== ids[2]));
     // New ids continue after the old ones, never reusing a consumed id.
-    const more = await bob.generateOneTimePreKeys(2);
+    const more = await bob.preKeys.generateOneTimePreKeys(2);
     expect(Math.min(...more)).toBeGreaterThan(Math.max(...ids));
   });
 
@@ -80,9 +80,9 @@ describe('restart: a new store object on the same IndexedDB database', () => {
     const alice = await newAgent(await IndexedDBAgentStore.open({ name: uniqueName('alice') }), { now: clock });
     const bobName = uniqueName('bob');
     let bob = await newAgent(await IndexedDBAgentStore.open({ name: bobName }), { now: clock, oneTime: 0 });
-    const oldBundle = await bob.getPublicBundle();
+    const oldBundle = await bob.preKeys.getPublicBundle();
     now += 1;
-    await bob.rotateSignedPreKey();
+    await bob.preKeys.rotateSignedPreKey();
     const establishment = { ...(await alice.initiate(bob.did, oldBundle)), signedPreKeyId: null };
     await bob.accept(alice.did, establishment);
     bob.close();

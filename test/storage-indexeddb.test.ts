@@ -87,7 +87,7 @@ describe('IndexedDB schema', () => {
     expect((await upgraded.getSession(bob.did))!.revision).toBe(1);
     const again = await SessionManager.open({ store: upgraded });
     expect(again.did).toBe(alice.did);
-    expect(await again.oneTimePreKeyIds()).toHaveLength(3);
+    expect(await again.preKeys.oneTimePreKeyIds()).toHaveLength(3);
     expect(text(await again.receive(bob.did, early))).toBe('sent before the upgrade');
     expect(text(await bob.receive(alice.did, await again.send(bob.did, utf8('after the upgrade'))))).toBe('after the upgrade');
     expect((await upgraded.getSession(bob.did))!.revision).toBe(3);

@@ -5,7 +5,7 @@ import { InMemoryPreKeyStore } from '../src/x3dh/prekey-store.js';
 import { createCryptoProvider } from '../src/crypto/index.js';
 import { base64 } from '@scure/base';
 import { fromBase64Any, toBase64Url, toHex } from '../src/encoding.js';
-import { InvalidBundleError, InvalidKeyError, PreKeyNotFoundError, RatchetStateError } from '../src/errors.js';
+import { InvalidBundleError, InvalidKeyError, PreKeyNotFoundError } from '../src/errors.js';
 import { hex, PRESETS, replayProvider, vectors } from './helpers/vectors.js';
 
 type VecBundle = (typeof vectors.x3dh.cases)[number]['bundle'];
@@ -156,9 +156,9 @@ describe('X3DH responder', () => {
     await expect(bob.respond({ ...params, signedPreKeyId: 0 })).rejects.toThrow(PreKeyNotFoundError);
   });
 
-  it('has no bundle before a signed pre-key exists', async () => {
+  it('has no bundle before a signed pre-key exists: PreKeyNotFoundError, as for a stored agent', async () => {
     const bob = await manager(base.x3dh.responder_ed25519_seed);
-    expect(() => bob.getPublicBundle()).toThrow(RatchetStateError);
+    expect(() => bob.getPublicBundle()).toThrow(PreKeyNotFoundError);
   });
 
   it('refuses a 64-byte secret whose public half is someone else\'s', async () => {

@@ -1,8 +1,7 @@
+import { AUTH_WINDOW_MS, SIGNED_PRE_KEY_RETENTION_MS } from '../src/protocol.js';
 import type { Env } from './env.js';
 
 const SECOND = 1000;
-const MINUTE = 60 * SECOND;
-const DAY = 24 * 60 * MINUTE;
 
 /** Every limit the service enforces, in one place. Deployments tune the first group through vars. */
 export interface Config {
@@ -55,8 +54,8 @@ export function loadConfig(env: Env): Config {
     // Cloudflare caps a WebSocket message at 1 MiB.
     maxFrameBytes: int(env.MAX_FRAME_BYTES, 256 * 1024, 1024, 1024 * 1024),
 
-    authWindowMs: 5 * MINUTE,
-    signedPreKeyRetentionMs: 14 * DAY,
+    authWindowMs: AUTH_WINDOW_MS,
+    signedPreKeyRetentionMs: SIGNED_PRE_KEY_RETENTION_MS,
     heartbeatMs: 30 * SECOND,
     offlineAfterMs: 90 * SECOND,
     connectTimeoutMs: 10 * SECOND,

@@ -7,6 +7,8 @@ import type { RoutedFrame } from '../net/frames.js';
 import type { FetchLike } from '../net/http.js';
 import { RegistryClient } from '../net/registry-client.js';
 import { RelayClient, type WebSocketFactory } from '../net/relay-client.js';
+import { PreKeysClosedError } from '../prekeys/errors.js';
+import { UPKEEP_INTERVAL_MS } from '../prekeys/policy.js';
 import { SessionManager } from '../session/session-manager.js';
 import type { SessionLocks } from '../storage/locks.js';
 import type { AgentStore } from '../storage/store.js';
@@ -21,8 +23,6 @@ import { EncryptedMessage } from '../wire/encrypted-message.js';
 import { AgentClosedError } from './errors.js';
 import { RegistryTrustProvider } from './registry-trust-provider.js';
 import { RelayTrustTransport } from './relay-trust-transport.js';
-
-const DAY_MS = 24 * 60 * 60 * 1000;
 
 export interface MeshAgentOptions {
   /** The registry and relay service, e.g. `http://127.0.0.1:8787`. */
@@ -39,7 +39,7 @@ export interface MeshAgentOptions {
   minTrustScore?: number;
   /** Default: the registry's scores and keys. */
   trustProvider?: TrustProvider;
-  /** Run pre-key upkeep this often (default 1 hour; 0 only at start). */
+  /** Run pre-key upkeep this often (default `UPKEEP_INTERVAL_MS`, 1 hour; 0 only at start). */
   upkeepIntervalMs?: number;
   handshakeTimeoutMs?: number;
   fetch?: FetchLike;
@@ -84,7 +84,6 @@ export class MeshAgent {
   readonly #handlers = new Set<MessageHandler>();
   readonly #rejectHandlers = new Set<(rejected: RejectedFrame) => void>();
   readonly #opening = new Map<string, Promise<void>>();
-  readonly #now: () => number;
   readonly #minTrustScore: number;
   #upkeepTimer: ReturnType<typeof setInterval> | null = null;
   #closed = false;
@@ -96,7 +95,6 @@ export class MeshAgent {
     relay: RelayClient;
     handshake: TrustHandshake;
     transport: RelayTrustTransport;
-    now: () => number;
     minTrustScore: number;
   }) {
     this.identity = args.identity;
@@ -106,7 +104,6 @@ export class MeshAgent {
     this.relay = args.relay;
     this.handshake = args.handshake;
     this.#transport = args.transport;
-    this.#now = args.now;
     this.#minTrustScore = args.minTrustScore;
   }
 
@@ -146,7 +143,7 @@ export class MeshAgent {
       timeoutMs: options.handshakeTimeoutMs,
     });
     transport.listen(async (frame) => (await handshake.handleFrame(frame)) ?? handshake.errorFrame(frame, 'malformed', 'not a handshake request'));
-    const agent = new MeshAgent({ identity: self, sessions, registry, relay, handshake, transport, now, minTrustScore });
+    const agent = new MeshAgent({ identity: self, sessions, registry, relay, handshake, transport, minTrustScore });
     relay.onFrame((frame) => agent.#onFrameSafely(frame));
     try {
       await registry.register({ capabilities: options.capabilities, metadata: options.metadata });
@@ -156,7 +153,7 @@ export class MeshAgent {
       await agent.close();
       throw error;
     }
-    const every = options.upkeepIntervalMs ?? 60 * 60 * 1000;
+    const every = options.upkeepIntervalMs ?? UPKEEP_INTERVAL_MS;
     if (every > 0) {
       agent.#upkeepTimer = setInterval(() => void agent.runUpkeep().catch(() => undefined), every);
       (agent.#upkeepTimer as { unref?: () => void }).unref?.();
@@ -196,24 +193,10 @@ export class MeshAgent {
     return receipt.id;
   }
 
-  /** Tops up one-time pre-keys (fewer than 5 → at least 10) and rotates a signed pre-key older than 7 days. */
+  /** Pre-key upkeep by the policy of `prekeys/policy.ts`: tops up one-time pre-keys and rotates an old signed pre-key. */
   async runUpkeep(): Promise<{ rotated: boolean; uploaded: number }> {
-    const status = await this.registry.preKeyStatus();
-    const current = (await this.sessions.store.getSignedPreKeys()).find((k) => k.retiredAt === null);
-    const rotate = !current || this.#now() - current.createdAt >= 7 * DAY_MS;
-    if (rotate) await this.sessions.rotateSignedPreKey();
-    const fresh = status.oneTimePreKeys < 5 ? await this.sessions.generateOneTimePreKeys(10 - status.oneTimePreKeys) : [];
-    const bundle = await this.sessions.getPublicBundle();
-    if (!rotate && fresh.length === 0 && status.signedPreKey?.keyId === bundle.signedPreKeyId) return { rotated: false, uploaded: 0 };
-    const oneTimePreKeys: { keyId: number; publicKey: Bytes }[] = [];
-    for (const keyId of fresh) oneTimePreKeys.push({ keyId, publicKey: (await this.sessions.getPublicBundle(keyId)).oneTimePreKey! });
-    await this.registry.uploadPreKeys({
-      identityKey: bundle.identityKey,
-      identityKeyEd: bundle.identityKeyEd,
-      signedPreKey: { keyId: bundle.signedPreKeyId, publicKey: bundle.signedPreKey, signature: bundle.signedPreKeySignature },
-      oneTimePreKeys,
-    });
-    return { rotated: rotate, uploaded: fresh.length };
+    const result = await this.sessions.preKeys.upkeep(this.registry);
+    return { rotated: result.rotatedSignedPreKey, uploaded: result.uploadedOneTimePreKeys };
   }
 
   /** Disconnects and stops timers. Sessions stay in the store for the next start. */
@@ -318,6 +301,7 @@ const TRANSIENT = [
   RelayClosedError,
   AgentClosedError,
   SessionManagerClosedError,
+  PreKeysClosedError,
 ];
 
 function equalKeys(a: Uint8Array, b: Uint8Array): boolean {

@@ -2,16 +2,10 @@ import { toBase64Url, type Bytes } from '../encoding.js';
 import { InvalidEstablishmentError } from '../errors.js';
 import { asRecord, parseJsonText, readBytes, readOptionalUint32 } from '../wire/json.js';
 import { KEY_LENGTH } from '../wire/limits.js';
+import type { ChannelEstablishment } from '../x3dh/agreement.js';
 
-/** What the initiator sends so the responder can complete X3DH (the reference's `ChannelEstablishment`). */
-export interface ChannelEstablishment {
-  /** The initiator's X25519 identity key. */
-  readonly identityKey: Bytes;
-  readonly ephemeralKey: Bytes;
-  readonly usedOneTimeKeyId: number | null;
-  /** Which signed pre-key the initiator used; absent in the reference's form. */
-  readonly signedPreKeyId?: number | null;
-}
+// The establishment is X3DH's wire message, so its type lives with the agreement; this file is its JSON codec.
+export type { ChannelEstablishment };
 
 export interface EstablishmentJson {
   identity_key: string;

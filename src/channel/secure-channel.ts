@@ -1,9 +1,10 @@
-import type { CryptoProvider } from '../crypto/index.js';
+import type { CryptoProvider, X25519KeyPair } from '../crypto/index.js';
 import { concatBytes, copyBytes, type Bytes } from '../encoding.js';
 import { AuthenticationError, ChannelClosedError } from '../errors.js';
 import { DoubleRatchet, type RatchetOptions } from '../ratchet/double-ratchet.js';
 import { RatchetState, type RatchetStateDict } from '../ratchet/state.js';
 import { EncryptedMessage } from '../wire/encrypted-message.js';
+import type { Agreement } from '../x3dh/agreement.js';
 import type { PreKeyBundle } from '../x3dh/bundle.js';
 import type { X3DHKeyManager } from '../x3dh/key-manager.js';
 import type { ChannelEstablishment } from './establishment.js';
@@ -55,29 +56,15 @@ export class SecureChannel {
     associatedData: Uint8Array = EMPTY,
     options: ChannelOptions = {},
   ): Promise<[SecureChannel, ChannelEstablishment]> {
-    const crypto = options.crypto ?? keyManager.crypto;
     const x3dh = await keyManager.initiate(bundle);
-    try {
-      const ratchet = await DoubleRatchet.initSender(
-        { sharedSecret: x3dh.sharedSecret, remoteDhPublic: bundle.signedPreKey },
-        { ...options, crypto },
-      );
-      const establishment: ChannelEstablishment = {
-        identityKey: copyBytes(keyManager.identityKey.publicKey),
-        ephemeralKey: x3dh.ephemeralPublicKey,
-        usedOneTimeKeyId: x3dh.usedOneTimeKeyId,
-        signedPreKeyId: x3dh.signedPreKeyId,
-      };
-      const channel = new SecureChannel({
-        ratchet,
-        associatedData: concatBytes(associatedData, x3dh.associatedData),
-        localIdentityKey: copyBytes(keyManager.identityKey.publicKey),
-        remoteIdentityKey: copyBytes(bundle.identityKey),
-      });
-      return [channel, establishment];
-    } finally {
-      x3dh.sharedSecret.fill(0);
-    }
+    const channel = await SecureChannel.initiator(x3dh, bundle, associatedData, { ...options, crypto: options.crypto ?? keyManager.crypto });
+    const establishment: ChannelEstablishment = {
+      identityKey: copyBytes(keyManager.identityKey.publicKey),
+      ephemeralKey: x3dh.ephemeralPublicKey,
+      usedOneTimeKeyId: x3dh.usedOneTimeKeyId,
+      signedPreKeyId: x3dh.signedPreKeyId,
+    };
+    return [channel, establishment];
   }
 
   /** Responder: completes X3DH from the initiator's establishment (consuming its one-time pre-key). */
@@ -87,25 +74,69 @@ export class SecureChannel {
     associatedData: Uint8Array = EMPTY,
     options: ChannelOptions = {},
   ): Promise<SecureChannel> {
-    const crypto = options.crypto ?? keyManager.crypto;
     const x3dh = await keyManager.respond({
       peerIdentityKey: establishment.identityKey,
       ephemeralPublicKey: establishment.ephemeralKey,
       usedOneTimeKeyId: establishment.usedOneTimeKeyId,
       signedPreKeyId: establishment.signedPreKeyId ?? null,
     });
-    const ratchetOptions = { ...options, crypto };
-    const make = (sharedSecret: Bytes, pair: { privateKey: Bytes; publicKey: Bytes }) => {
-      const r = DoubleRatchet.initReceiver({ sharedSecret, dhKeyPair: pair }, ratchetOptions);
-      sharedSecret.fill(0);
-      return r;
-    };
+    const agreements = [x3dh, ...x3dh.alternatives].map((a) => ({
+      sharedSecret: a.sharedSecret,
+      associatedData: x3dh.associatedData,
+      signedPreKey: a.signedPreKey.keyPair,
+    }));
+    return SecureChannel.responder(agreements, associatedData, { ...options, crypto: options.crypto ?? keyManager.crypto });
+  }
+
+  /**
+   * Initiator, on a finished X3DH agreement (`initiate` in x3dh/agreement.ts): the first ratchet
+   * step runs against the bundle's signed pre-key. Zeroes the agreement's shared secret.
+   */
+  static async initiator(
+    agreement: Agreement,
+    bundle: Pick<PreKeyBundle, 'identityKey' | 'signedPreKey'>,
+    associatedData: Uint8Array = EMPTY,
+    options: ChannelOptions = {},
+  ): Promise<SecureChannel> {
+    try {
+      const ratchet = await DoubleRatchet.initSender({ sharedSecret: agreement.sharedSecret, remoteDhPublic: bundle.signedPreKey }, options);
+      return new SecureChannel({
+        ratchet,
+        associatedData: concatBytes(associatedData, agreement.associatedData),
+        localIdentityKey: copyBytes(agreement.associatedData.subarray(0, 32)),
+        remoteIdentityKey: copyBytes(bundle.identityKey),
+      });
+    } finally {
+      agreement.sharedSecret.fill(0);
+    }
+  }
+
+  /**
+   * Responder, on finished X3DH agreements (`respond` in x3dh/agreement.ts), one per signed pre-key
+   * the initiator may have used: the first is the channel's ratchet, the others are tried only until
+   * the first message authenticates. Each signed pre-key pair becomes its ratchet's first pair
+   * (copied). Zeroes the agreements' shared secrets.
+   */
+  static responder(
+    agreements: readonly (Agreement & { readonly signedPreKey: X25519KeyPair })[],
+    associatedData: Uint8Array = EMPTY,
+    options: ChannelOptions = {},
+  ): SecureChannel {
+    const [first] = agreements;
+    if (!first) throw new RangeError('a responder channel needs at least one agreement');
+    const ratchets: DoubleRatchet[] = [];
+    try {
+      for (const a of agreements) ratchets.push(DoubleRatchet.initReceiver({ sharedSecret: a.sharedSecret, dhKeyPair: a.signedPreKey }, options));
+    } finally {
+      for (const a of agreements) a.sharedSecret.fill(0);
+    }
+    // X3DH's associated data is IK_initiator || IK_responder.
     return new SecureChannel({
-      ratchet: make(x3dh.sharedSecret, x3dh.signedPreKey.keyPair),
-      fallbacks: x3dh.alternatives.map((a) => make(a.sharedSecret, a.signedPreKey.keyPair)),
-      associatedData: concatBytes(associatedData, x3dh.associatedData),
-      localIdentityKey: copyBytes(keyManager.identityKey.publicKey),
-      remoteIdentityKey: copyBytes(establishment.identityKey),
+      ratchet: ratchets[0]!,
+      fallbacks: ratchets.slice(1),
+      associatedData: concatBytes(associatedData, first.associatedData),
+      localIdentityKey: copyBytes(first.associatedData.subarray(32, 64)),
+      remoteIdentityKey: copyBytes(first.associatedData.subarray(0, 32)),
     });
   }
 

@@ -1,5 +1,5 @@
 import { toBase64Url, type Bytes } from '../encoding.js';
-import { InvalidBundleError } from '../errors.js';
+import { InvalidBundleError, PreKeyNotFoundError } from '../errors.js';
 import type { OneTimePreKey, X3DHKeyManager } from '../x3dh/key-manager.js';
 import { asRecord, parseJsonText, readBytes, readUint32 } from '../wire/json.js';
 import { KEY_LENGTH } from '../wire/limits.js';
@@ -70,7 +70,7 @@ export function decodePreKeyUpload(input: unknown): PreKeyUpload {
 /** The upload for a key manager's current signed pre-key and the given one-time pre-keys. */
 export function uploadFromKeyManager(keyManager: X3DHKeyManager, oneTimePreKeys: readonly OneTimePreKey[] = []): PreKeyUpload {
   const spk = keyManager.signedPreKey;
-  if (!spk) throw fail('the key manager has no signed pre-key yet');
+  if (!spk) throw new PreKeyNotFoundError('no signed pre-key yet: call generateSignedPreKey() first');
   return {
     identityKey: keyManager.identityKey.publicKey,
     identityKeyEd: keyManager.identityKeyEd,

@@ -15,10 +15,10 @@ export {
   type SessionManagerOptions,
 } from './session-manager.js';
 export type { SessionRole } from './session-record.js';
-// The key manager's export form, which sessions persist through (src/index.ts predates it).
+// The in-memory key manager's export form; the root export list has taken it from here since before src/x3dh/prekey-set.ts.
 export {
   PRE_KEY_IMPORT_LIMITS,
   type OneTimePreKeyJson,
   type PreKeySetJson,
   type SignedPreKeyJson,
-} from '../x3dh/key-manager.js';
+} from '../x3dh/prekey-set.js';

@@ -1,20 +1,20 @@
 import { decodeEstablishment, type ChannelEstablishment, type EstablishmentJson } from '../channel/establishment.js';
 import { SecureChannel } from '../channel/secure-channel.js';
-import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.js';
+import { getDefaultCryptoProvider, type CryptoProvider, type X25519KeyPair } from '../crypto/index.js';
 import { copyBytes, fromHex, toHex, type Bytes } from '../encoding.js';
 import type { RatchetStateDict } from '../ratchet/state.js';
-import { AuthenticationError, InvalidKeyError, PreKeyNotFoundError, RatchetStateError } from '../errors.js';
+import { AuthenticationError, InvalidKeyError, RatchetStateError } from '../errors.js';
 import { AgentIdentity } from '../identity/agent-identity.js';
 import { checkDidKey, parseDid } from '../identity/did.js';
 import { CorruptRecordError, StoreConflictError } from '../storage/errors.js';
 import { defaultLocks, type SessionLocks } from '../storage/locks.js';
-import { wipeRecord, type JsonValue, type OneTimePreKeyRecord, type SessionRecord, type SignedPreKeyRecord } from '../storage/records.js';
+import { PreKeyManager } from '../prekeys/prekey-manager.js';
+import { wipeRecord, type JsonValue, type SessionRecord } from '../storage/records.js';
 import type { AgentStore, StoreWrite } from '../storage/store.js';
 import { EncryptedMessage } from '../wire/encrypted-message.js';
+import { initiate, respond } from '../x3dh/agreement.js';
 import { decodeBundle, type BundleJson, type PreKeyBundle } from '../x3dh/bundle.js';
-import { X3DHKeyManager, type PreKeySetJson } from '../x3dh/key-manager.js';
 import { SessionExistsError, IdentityMismatchError, IdentityNotFoundError, SessionManagerClosedError, SessionNotFoundError } from './errors.js';
-import { liveSignedPreKeys, oneTimeFromJson, oneTimeToJson, preKeySet, signedFromJson, signedToJson } from './prekey-records.js';
 import {
   decodeChannels,
   decodeInboundChannel,
@@ -25,11 +25,11 @@ import {
   MAX_CANDIDATE_CHANNELS,
   updateChannels,
   restoreChannel,
+  type InitiatorMetadata,
   type SessionMetadata,
   type SessionRole,
 } from './session-record.js';
 
-const DAY_MS = 24 * 60 * 60 * 1000;
 const EMPTY = new Uint8Array(0);
 
 export interface SessionManagerOptions {
@@ -42,7 +42,7 @@ export interface SessionManagerOptions {
   /** Ratchet limits for sessions this manager creates (stored in each session's state). */
   maxSkip?: number;
   maxSkippedKeys?: number;
-  /** How long a rotated-out signed pre-key still answers establishments (default 14 days). */
+  /** How long a rotated-out signed pre-key still answers establishments (default `SIGNED_PRE_KEY_RETENTION_MS`, 14 days). */
   signedPreKeyRetentionMs?: number;
   /** Clock in ms since the epoch (default `Date.now`). */
   now?: () => number;
@@ -110,26 +110,28 @@ export interface RatchetInfo {
 /**
  * Sessions that survive restarts. Every operation on a session runs under that session's lock and
  * does: load → encrypt/decrypt on a fresh copy → persist → only then return. If persisting fails,
- * nothing is returned, the stored state is what it was, and the call can be retried.
+ * nothing is returned, the stored state is what it was, and the call can be retried. The agent's
+ * pre-keys are `preKeys` (src/prekeys), which `accept` asks for the keys an establishment names.
  */
 export class SessionManager {
   readonly store: AgentStore;
   readonly did: string;
   readonly identityPublicKey: Bytes;
+  /** The agent's signed and one-time pre-keys, in the same store. */
+  readonly preKeys: PreKeyManager;
   readonly #identity: AgentIdentity;
-  /** Identity keys only: enough to initiate. Pre-keys are loaded per use, never cached. */
-  readonly #keyManager: X3DHKeyManager;
+  /** The X25519 form of the identity, for X3DH on both sides. Pre-keys are loaded per use, never cached. */
+  readonly #identityKey: X25519KeyPair;
   readonly #crypto: CryptoProvider;
   readonly #locks: SessionLocks;
   readonly #now: () => number;
-  readonly #retentionMs: number;
   readonly #ratchetLimits: { maxSkip?: number; maxSkippedKeys?: number };
   #closed = false;
 
   private constructor(args: {
     options: SessionManagerOptions;
     identity: AgentIdentity;
-    keyManager: X3DHKeyManager;
+    identityKey: X25519KeyPair;
     crypto: CryptoProvider;
   }) {
     const { options } = args;
@@ -137,11 +139,18 @@ export class SessionManager {
     this.#identity = args.identity;
     this.did = args.identity.did;
     this.identityPublicKey = copyBytes(args.identity.publicKey);
-    this.#keyManager = args.keyManager;
+    this.#identityKey = args.identityKey;
     this.#crypto = args.crypto;
     this.#locks = options.locks ?? defaultLocks();
     this.#now = options.now ?? Date.now;
-    this.#retentionMs = options.signedPreKeyRetentionMs ?? 14 * DAY_MS;
+    this.preKeys = new PreKeyManager({
+      store: options.store,
+      identity: args.identity,
+      crypto: args.crypto,
+      locks: this.#locks,
+      now: this.#now,
+      signedPreKeyRetentionMs: options.signedPreKeyRetentionMs,
+    });
     this.#ratchetLimits = {};
     if (options.maxSkip !== undefined) this.#ratchetLimits.maxSkip = options.maxSkip;
     if (options.maxSkippedKeys !== undefined) this.#ratchetLimits.maxSkippedKeys = options.maxSkippedKeys;
@@ -182,8 +191,8 @@ export class SessionManager {
       }
       const secret = identity.secretKey;
       try {
-        const keyManager = await X3DHKeyManager.fromEd25519Keys(secret, identity.publicKey, { crypto });
-        return new SessionManager({ options, identity, keyManager, crypto });
+        const identityKey = { privateKey: crypto.ed25519ToX25519Private(secret.subarray(0, 32)), publicKey: crypto.ed25519ToX25519Public(identity.publicKey) };
+        return new SessionManager({ options, identity, identityKey, crypto });
       } finally {
         secret.fill(0);
       }
@@ -197,99 +206,6 @@ export class SessionManager {
 
   get isClosed(): boolean {
     return this.#closed;
-  }
-
-  // ── pre-keys ────────────────────────────────────────────────────────────────────────────────
-
-  /** Makes a new signed pre-key current; the previous one is retained, expired ones are deleted. Returns the new bundle. */
-  async rotateSignedPreKey(): Promise<PreKeyBundle> {
-    return this.#locked('prekeys', async () => {
-      const stored = await this.store.getSignedPreKeys();
-      const counters = await this.store.getCounters();
-      let km: X3DHKeyManager | undefined;
-      const batch: StoreWrite[] = [];
-      try {
-        km = await this.#restoreKeyManager(preKeySet(stored.map((k) => signedToJson(k)), [], counters));
-        await km.generateSignedPreKey();
-        const exported = km.exportPreKeys();
-        const kept = new Set<number>();
-        for (const j of exported.signed_pre_keys) {
-          kept.add(j.key_id);
-          const before = stored.find((k) => k.keyId === j.key_id);
-          if (!before) batch.push({ op: 'putSignedPreKey', record: signedFromJson(j), ifAbsent: true });
-          else if (before.retiredAt !== j.retired_at) batch.push({ op: 'putSignedPreKey', record: signedFromJson(j) });
-        }
-        for (const k of stored) if (!kept.has(k.keyId)) batch.push({ op: 'deleteSignedPreKey', keyId: k.keyId });
-        batch.push({
-          op: 'setCounters',
-          counters: { nextSignedPreKeyId: exported.next_signed_pre_key_id, nextOneTimePreKeyId: counters.nextOneTimePreKeyId },
-          expected: counters,
-        });
-        await this.store.write(batch);
-        return km.getPublicBundle();
-      } finally {
-        km?.destroy();
-        for (const k of stored) wipeRecord(k);
-        for (const w of batch) if ('record' in w) wipeRecord(w.record);
-      }
-    });
-  }
-
-  /** Generates and stores `count` one-time pre-keys; returns their ids. */
-  async generateOneTimePreKeys(count = 10): Promise<number[]> {
-    return this.#locked('prekeys', async () => {
-      const counters = await this.store.getCounters();
-      let km: X3DHKeyManager | undefined;
-      const batch: StoreWrite[] = [];
-      try {
-        km = await this.#restoreKeyManager(preKeySet([], [], counters));
-        const fresh = await km.generateOneTimePreKeys(count);
-        const exported = km.exportPreKeys();
-        for (const j of exported.one_time_pre_keys) batch.push({ op: 'addOneTimePreKey', record: oneTimeFromJson(j) });
-        batch.push({
-          op: 'setCounters',
-          counters: { nextSignedPreKeyId: counters.nextSignedPreKeyId, nextOneTimePreKeyId: exported.next_one_time_pre_key_id },
-          expected: counters,
-        });
-        await this.store.write(batch);
-        return fresh.map((k) => k.keyId);
-      } finally {
-        km?.destroy();
-        for (const w of batch) if ('record' in w) wipeRecord(w.record);
-      }
-    });
-  }
-
-  async oneTimePreKeyIds(): Promise<number[]> {
-    this.#assertOpen();
-    return this.store.listOneTimePreKeyIds();
-  }
-
-  /** The public bundle from the stored current signed pre-key (and one-time pre-key `oneTimePreKeyId`, when given). */
-  async getPublicBundle(oneTimePreKeyId?: number | null): Promise<PreKeyBundle> {
-    this.#assertOpen();
-    const signed = await this.store.getSignedPreKeys();
-    let otk: OneTimePreKeyRecord | null = null;
-    try {
-      const current = signed.find((k) => k.retiredAt === null);
-      if (!current) throw new PreKeyNotFoundError('no signed pre-key yet: call rotateSignedPreKey() first');
-      if (oneTimePreKeyId !== undefined && oneTimePreKeyId !== null) {
-        otk = await this.store.getOneTimePreKey(oneTimePreKeyId);
-        if (!otk) throw new PreKeyNotFoundError(`one-time pre-key ${oneTimePreKeyId} not found or already consumed`);
-      }
-      return {
-        identityKey: copyBytes(this.#keyManager.identityKey.publicKey),
-        identityKeyEd: copyBytes(this.identityPublicKey),
-        signedPreKey: copyBytes(current.publicKey),
-        signedPreKeySignature: copyBytes(current.signature),
-        signedPreKeyId: current.keyId,
-        oneTimePreKey: otk ? copyBytes(otk.publicKey) : null,
-        oneTimePreKeyId: otk ? otk.keyId : null,
-      };
-    } finally {
-      for (const k of signed) wipeRecord(k);
-      wipeRecord(otk);
-    }
   }
 
   // ── sessions ────────────────────────────────────────────────────────────────────────────────
@@ -310,14 +226,15 @@ export class SessionManager {
     return this.#locked(`session:${peerDid}`, async () => {
       const existing = await this.store.getSession(peerDid);
       if (existing && !options.replace) throw new SessionExistsError(peerDid);
-      const [channel, establishment] = await SecureChannel.createSender(this.#keyManager, parsed, ad, this.#channelOptions());
+      const { establishment, ...agreement } = await initiate(this.#identityKey, parsed, this.#crypto);
+      const channel = await SecureChannel.initiator(agreement, parsed, ad, this.#channelOptions());
       try {
         const metadata: SessionMetadata = {
           role: 'initiator',
           peerIdentityKey: copyBytes(parsed.identityKey),
           peerIdentityKeyEd: copyBytes(parsed.identityKeyEd),
           establishment,
-          acceptedEphemeralKey: null,
+          inboundEphemeralKey: null,
         };
         await this.store.write([
           { op: 'putSession', record: this.#newRecord(peerDid, existing, [channel], metadata, options.trust), expectedRevision: existing?.revision ?? null },
@@ -349,28 +266,29 @@ export class SessionManager {
     return this.#locked(`session:${peerDid}`, async () => {
       const existing = await this.store.getSession(peerDid);
       const meta = existing ? decodeMetadata(existing.metadata) : null;
-      let keepOurs = false;
+      let ours: InitiatorMetadata | null = null;
       if (existing && meta) {
-        const seen = (key: Bytes | null | undefined) => !!key && this.#crypto.constantTimeEqual(key, est.ephemeralKey);
-        if (seen(meta.acceptedEphemeralKey) || seen(meta.inboundEphemeralKey)) {
+        // The ephemeral key of the establishment this session already answered, if any.
+        const answered = meta.role === 'responder' ? meta.acceptedEphemeralKey : meta.inboundEphemeralKey;
+        if (answered && this.#crypto.constantTimeEqual(answered, est.ephemeralKey)) {
           return first ? this.#receiveLocked(existing, first) : null;
         }
         if (!first && !options.replace) throw new SessionExistsError(peerDid);
-        keepOurs = !options.replace && this.#keepsInitiatorRole(peerDid, meta);
-        if (keepOurs && !this.#crypto.constantTimeEqual(meta.peerIdentityKey, est.identityKey)) {
+        ours = !options.replace && this.#keepsInitiatorRole(peerDid, meta) ? meta : null;
+        if (ours && !this.#crypto.constantTimeEqual(ours.peerIdentityKey, est.identityKey)) {
           throw new IdentityMismatchError(`the establishment's identity key is not the one of our session with ${peerDid}`);
         }
       }
-      const signed = await this.store.getSignedPreKeys();
-      let otk: OneTimePreKeyRecord | null = null;
+      const keys = await this.preKeys.responderKeys(
+        { signedPreKeyId: est.signedPreKeyId ?? null, oneTimePreKeyId: est.usedOneTimeKeyId },
+        MAX_CANDIDATE_CHANNELS,
+      );
       const channels: SecureChannel[] = [];
       try {
-        if (est.usedOneTimeKeyId !== null) {
-          otk = await this.store.getOneTimePreKey(est.usedOneTimeKeyId);
-          if (!otk) throw new PreKeyNotFoundError(`one-time pre-key ${est.usedOneTimeKeyId} not found or already consumed`);
-        }
-        for (const spk of this.#candidateSignedPreKeys(signed, est.signedPreKeyId ?? null)) {
-          channels.push(await this.#respondWith(spk, otk, est, ad));
+        for (const signedPreKey of keys.signedPreKeys) {
+          const pairs = { identity: this.#identityKey, signedPreKey, oneTimePreKey: keys.oneTimePreKey };
+          const agreement = await respond(pairs, est, this.#crypto);
+          channels.push(SecureChannel.responder([{ ...agreement, signedPreKey }], ad, this.#channelOptions()));
         }
         let plaintext: Bytes | null = null;
         let kept = channels;
@@ -380,13 +298,13 @@ export class SessionManager {
           kept = [winner];
         }
         let record: SessionRecord;
-        if (keepOurs && existing && meta) {
+        if (ours && existing) {
           // Both sides opened a session at once and ours wins: read theirs with a receive-only channel.
           record = {
             ...existing,
             revision: existing.revision + 1,
             channel: updateChannels(existing.channel, { inbound: kept[0]!.snapshot() }),
-            metadata: encodeMetadata({ ...meta, inboundEphemeralKey: copyBytes(est.ephemeralKey) }),
+            metadata: encodeMetadata({ ...ours, inboundEphemeralKey: copyBytes(est.ephemeralKey) }),
             updatedAt: this.#now(),
           };
         } else {
@@ -394,20 +312,17 @@ export class SessionManager {
             role: 'responder',
             peerIdentityKey: copyBytes(est.identityKey),
             peerIdentityKeyEd: peerEd,
-            establishment: null,
             acceptedEphemeralKey: copyBytes(est.ephemeralKey),
           };
           record = this.#newRecord(peerDid, existing, kept, metadata, options.trust);
         }
         // The one-time key goes in the same transaction as the session that used it.
-        const batch: StoreWrite[] = otk ? [{ op: 'consumeOneTimePreKey', keyId: otk.keyId }] : [];
-        batch.push({ op: 'putSession', record, expectedRevision: existing?.revision ?? null });
+        const batch: StoreWrite[] = [...keys.consume, { op: 'putSession', record, expectedRevision: existing?.revision ?? null }];
         await this.#writeOrWipe(batch, plaintext);
         return plaintext;
       } finally {
         for (const c of channels) await c.close();
-        for (const k of signed) wipeRecord(k);
-        wipeRecord(otk);
+        keys.wipe();
       }
     });
   }
@@ -428,7 +343,8 @@ export class SessionManager {
     if (!(plaintext instanceof Uint8Array)) throw new TypeError('plaintext must be a Uint8Array');
     return this.#locked(`session:${peerDid}`, async () => {
       const record = await this.#load(peerDid);
-      const { establishment } = decodeMetadata(record.metadata);
+      const meta = decodeMetadata(record.metadata);
+      const establishment = meta.role === 'initiator' ? meta.establishment : null;
       const snapshots = decodeChannels(record.channel);
       if (snapshots.length !== 1) {
         throw new RatchetStateError("this session cannot send before the initiator's first message has arrived");
@@ -471,7 +387,7 @@ export class SessionManager {
     return {
       peerDid: record.peerDid,
       role: meta.role,
-      establishment: meta.establishment,
+      establishment: meta.role === 'initiator' ? meta.establishment : null,
       peerIdentityKey: meta.peerIdentityKey,
       peerIdentityKeyEd: meta.peerIdentityKeyEd,
       trust: record.trust,
@@ -502,11 +418,13 @@ export class SessionManager {
     });
   }
 
-  /** Zeroes the identity keys this manager holds. The store stays open (its owner closes it). */
+  /** Zeroes the identity keys this manager holds and closes `preKeys`. The store stays open (its owner closes it). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#keyManager.destroy();
+    this.preKeys.close();
+    // Through the provider: X3DH may have imported the identity key into a native backend.
+    this.#crypto.zeroize(this.#identityKey.privateKey);
     this.#identity.destroy();
   }
 
@@ -529,7 +447,7 @@ export class SessionManager {
       const [winner, plaintext] = await firstThatDecrypts(channels, message);
       // The initiator's peer has answered, so it holds the session: stop offering the establishment,
       // and drop the receive-only channel of a simultaneous open (the relay keeps each sender's order).
-      const metadata = meta.establishment ? encodeMetadata({ ...meta, establishment: null }) : record.metadata;
+      const metadata = meta.role === 'initiator' && meta.establishment ? encodeMetadata({ ...meta, establishment: null }) : record.metadata;
       await this.#writeOrWipe([this.#next(record, { channel: encodeChannels([winner.snapshot()]), metadata })], plaintext);
       return plaintext;
     } finally {
@@ -556,52 +474,8 @@ export class SessionManager {
    * When both agents open a session to each other at once, the one with the lower DID keeps its
    * initiator session; the other gives its own up for it. Both sides compute the same answer.
    */
-  #keepsInitiatorRole(peerDid: string, meta: SessionMetadata): boolean {
+  #keepsInitiatorRole(peerDid: string, meta: SessionMetadata): meta is InitiatorMetadata {
     return meta.role === 'initiator' && meta.establishment !== null && this.did < peerDid;
-  }
-
-  /** Signed pre-keys to answer an establishment with: the one it names, or every live one (current first). */
-  #candidateSignedPreKeys(signed: SignedPreKeyRecord[], named: number | null): SignedPreKeyRecord[] {
-    const live = liveSignedPreKeys(signed, this.#now(), this.#retentionMs);
-    if (live.length === 0 || live[0]!.retiredAt !== null) {
-      throw new PreKeyNotFoundError('no signed pre-key: call rotateSignedPreKey() first');
-    }
-    if (named === null) return live.slice(0, MAX_CANDIDATE_CHANNELS);
-    const match = live.find((k) => k.keyId === named);
-    if (!match) throw new PreKeyNotFoundError(`signed pre-key ${named} is unknown or expired`);
-    return [match];
-  }
-
-  /** A responder channel for one signed pre-key, computed on a throwaway key manager. */
-  async #respondWith(
-    spk: SignedPreKeyRecord,
-    otk: OneTimePreKeyRecord | null,
-    est: ChannelEstablishment,
-    ad: Uint8Array,
-  ): Promise<SecureChannel> {
-    const set = preKeySet([signedToJson(spk, null)], otk ? [oneTimeToJson(otk)] : [], { nextSignedPreKeyId: 0, nextOneTimePreKeyId: 0 });
-    const km = await this.#restoreKeyManager(set);
-    try {
-      return await SecureChannel.createReceiver(km, { ...est, signedPreKeyId: spk.keyId }, ad, this.#channelOptions());
-    } finally {
-      km.destroy();
-    }
-  }
-
-  async #restoreKeyManager(set: PreKeySetJson): Promise<X3DHKeyManager> {
-    const secret = this.#identity.secretKey;
-    try {
-      return await X3DHKeyManager.restore(secret, this.identityPublicKey, set, {
-        crypto: this.#crypto,
-        now: this.#now,
-        signedPreKeyRetentionMs: this.#retentionMs,
-      });
-    } catch (cause) {
-      if (cause instanceof InvalidKeyError) throw new CorruptRecordError(`stored pre-keys: ${cause.message}`, { cause });
-      throw cause;
-    } finally {
-      secret.fill(0);
-    }
   }
 
   #newRecord(

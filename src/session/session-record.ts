@@ -28,22 +28,34 @@ interface ChannelSnapshotJson {
   state: RatchetStateDict;
 }
 
-export interface SessionMetadata {
-  readonly role: SessionRole;
+/** What both roles keep about the peer. */
+interface PeerKeys {
   /** The peer's X25519 identity key (the one in the channel's associated data). */
   readonly peerIdentityKey: Bytes;
-  /** The peer's Ed25519 identity key, when it was known (always for initiators: it is in the bundle). */
-  readonly peerIdentityKeyEd: Bytes | null;
-  /** Initiator: what the peer needs to complete X3DH; kept until the first reply proves it has it. */
-  readonly establishment: ChannelEstablishment | null;
-  /** Responder: the establishment's ephemeral key, to recognise a retransmitted establishment. */
-  readonly acceptedEphemeralKey: Bytes | null;
-  /**
-   * Initiator that kept its session when both sides opened one at once: the ephemeral key of the
-   * peer's own establishment, whose messages are read with the inbound channel (see `encodeChannels`).
-   */
-  readonly inboundEphemeralKey?: Bytes | null;
 }
+
+export interface InitiatorMetadata extends PeerKeys {
+  readonly role: 'initiator';
+  /** The peer's Ed25519 identity key: it is in the bundle the session started from. */
+  readonly peerIdentityKeyEd: Bytes;
+  /** What the peer needs to complete X3DH; kept until the first reply proves it has it. */
+  readonly establishment: ChannelEstablishment | null;
+  /**
+   * Set when both sides opened a session at once and ours was kept: the ephemeral key of the peer's
+   * own establishment, whose messages are read with the inbound channel (see `encodeChannels`).
+   */
+  readonly inboundEphemeralKey: Bytes | null;
+}
+
+export interface ResponderMetadata extends PeerKeys {
+  readonly role: 'responder';
+  /** The peer's Ed25519 identity key, when the caller of `accept` knew it. */
+  readonly peerIdentityKeyEd: Bytes | null;
+  /** The establishment's ephemeral key, to recognise a retransmitted establishment. */
+  readonly acceptedEphemeralKey: Bytes;
+}
+
+export type SessionMetadata = InitiatorMetadata | ResponderMetadata;
 
 const corrupt = (message: string) => new CorruptRecordError(`stored session: ${message}`);
 
@@ -122,23 +134,35 @@ export function restoreChannel(snapshot: ChannelSnapshot, crypto: CryptoProvider
   }
 }
 
+/** The stored form is one shape for both roles (the fields of the other role are null), as it always was. */
 export function encodeMetadata(m: SessionMetadata): JsonObject {
+  const initiator = m.role === 'initiator' ? m : null;
   const json: JsonObject = {
     version: 1,
     role: m.role,
     peer_identity_key: toBase64Url(m.peerIdentityKey),
     peer_identity_key_ed: m.peerIdentityKeyEd ? toBase64Url(m.peerIdentityKeyEd) : null,
-    establishment: m.establishment ? (encodeEstablishment(m.establishment) as unknown as JsonObject) : null,
-    accepted_ephemeral_key: m.acceptedEphemeralKey ? toBase64Url(m.acceptedEphemeralKey) : null,
+    establishment: initiator?.establishment ? (encodeEstablishment(initiator.establishment) as unknown as JsonObject) : null,
+    accepted_ephemeral_key: m.role === 'responder' ? toBase64Url(m.acceptedEphemeralKey) : null,
   };
-  if (m.inboundEphemeralKey) json.inbound_ephemeral_key = toBase64Url(m.inboundEphemeralKey);
+  if (initiator?.inboundEphemeralKey) json.inbound_ephemeral_key = toBase64Url(initiator.inboundEphemeralKey);
   return json;
 }
 
 export function decodeMetadata(json: unknown): SessionMetadata {
   const r = asRecord(json, corrupt, 'metadata');
   if (r.version !== 1) throw corrupt(`unknown metadata version ${typeof r.version === 'number' ? r.version : typeof r.version}`);
-  if (r.role !== 'initiator' && r.role !== 'responder') throw corrupt('metadata.role must be initiator or responder');
+  const optionalKey = (field: string) => (r[field] === null || r[field] === undefined ? null : readBytes(r, field, corrupt, 32));
+  const peerIdentityKey = readBytes(r, 'peer_identity_key', corrupt, 32);
+  if (r.role === 'responder') {
+    return {
+      role: 'responder',
+      peerIdentityKey,
+      peerIdentityKeyEd: optionalKey('peer_identity_key_ed'),
+      acceptedEphemeralKey: readBytes(r, 'accepted_ephemeral_key', corrupt, 32),
+    };
+  }
+  if (r.role !== 'initiator') throw corrupt('metadata.role must be initiator or responder');
   let establishment: ChannelEstablishment | null = null;
   if (r.establishment !== null && r.establishment !== undefined) {
     try {
@@ -147,13 +171,11 @@ export function decodeMetadata(json: unknown): SessionMetadata {
       throw new CorruptRecordError('stored session: metadata.establishment does not parse', { cause });
     }
   }
-  const optionalKey = (field: string) => (r[field] === null || r[field] === undefined ? null : readBytes(r, field, corrupt, 32));
   return {
-    role: r.role,
-    peerIdentityKey: readBytes(r, 'peer_identity_key', corrupt, 32),
-    peerIdentityKeyEd: optionalKey('peer_identity_key_ed'),
+    role: 'initiator',
+    peerIdentityKey,
+    peerIdentityKeyEd: readBytes(r, 'peer_identity_key_ed', corrupt, 32),
     establishment,
-    acceptedEphemeralKey: optionalKey('accepted_ephemeral_key'),
     inboundEphemeralKey: optionalKey('inbound_ephemeral_key'),
   };
 }

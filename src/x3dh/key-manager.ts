@@ -1,26 +1,19 @@
 import { getDefaultCryptoProvider, type CryptoProvider, type X25519KeyPair } from '../crypto/index.js';
-import { concatBytes, copyBytes, fromBase64Any, toBase64Url, utf8, type Bytes } from '../encoding.js';
-import { InvalidBundleError, InvalidKeyError, PreKeyNotFoundError, RatchetStateError } from '../errors.js';
-import { checkBundleShape, verifyBundleKeys, type PreKeyBundle } from './bundle.js';
+import { copyBytes, type Bytes } from '../encoding.js';
+import { InvalidKeyError, PreKeyNotFoundError } from '../errors.js';
+import { MAX_ONE_TIME_PRE_KEYS_PER_CALL, SIGNED_PRE_KEY_RETENTION_MS } from '../prekeys/policy.js';
+import { initiate, respond } from './agreement.js';
+import type { PreKeyBundle } from './bundle.js';
+import { encodePreKeySet, parsePreKeySet, type OneTimePreKey, type PreKeySetJson, type SignedPreKey } from './prekey-set.js';
 
-const X3DH_INFO = utf8('AgentMesh_X3DH_v1');
-const X3DH_SALT = new Uint8Array(32);
-const X3DH_PAD = new Uint8Array(32).fill(0xff);
-const DAY_MS = 24 * 60 * 60 * 1000;
-const MAX_ONE_TIME_BATCH = 1000;
+/**
+ * The tutorial's in-memory X3DH key holder: the X25519 form of an Ed25519 identity, signed pre-keys
+ * (current and retained after rotation) and one-time pre-keys. The agreement itself is the pure
+ * functions of `agreement.ts`; store-backed agents keep their pre-keys in `src/prekeys` instead.
+ */
 
-export interface SignedPreKey {
-  readonly keyId: number;
-  readonly keyPair: X25519KeyPair;
-  /** Ed25519 over exactly the 32 raw bytes of the public key. */
-  readonly signature: Bytes;
-  readonly createdAt: number;
-}
-
-export interface OneTimePreKey {
-  readonly keyId: number;
-  readonly keyPair: X25519KeyPair;
-}
+export type { OneTimePreKey, SignedPreKey } from './prekey-set.js';
+export { PRE_KEY_IMPORT_LIMITS, type OneTimePreKeyJson, type PreKeySetJson, type SignedPreKeyJson } from './prekey-set.js';
 
 export interface X3DHResult {
   readonly sharedSecret: Bytes;
@@ -41,41 +34,9 @@ export interface X3DHResponse extends X3DHResult {
   readonly alternatives: readonly { readonly sharedSecret: Bytes; readonly signedPreKey: SignedPreKey }[];
 }
 
-/** A signed pre-key in `exportPreKeys()` form; `retired_at` is null for the current one. Secret. */
-export interface SignedPreKeyJson {
-  key_id: number;
-  public_key: string;
-  private_key: string;
-  signature: string;
-  created_at: number;
-  retired_at: number | null;
-}
-
-/** A one-time pre-key in `exportPreKeys()` form. Secret. */
-export interface OneTimePreKeyJson {
-  key_id: number;
-  public_key: string;
-  private_key: string;
-}
-
-/**
- * Every pre-key a manager holds, private halves included (byte fields base64url without padding),
- * and the next ids it will hand out. Secret: store it wrapped.
- */
-export interface PreKeySetJson {
-  version: 1;
-  signed_pre_keys: SignedPreKeyJson[];
-  one_time_pre_keys: OneTimePreKeyJson[];
-  next_signed_pre_key_id: number;
-  next_one_time_pre_key_id: number;
-}
-
-/** Most keys `importPreKeys` accepts (a parser limit, far above what rotation and top-ups keep). */
-export const PRE_KEY_IMPORT_LIMITS = { maxSignedPreKeys: 1000, maxOneTimePreKeys: 100_000 } as const;
-
 export interface KeyManagerOptions {
   crypto?: CryptoProvider;
-  /** How long a rotated-out signed pre-key still answers establishments (default 14 days). */
+  /** How long a rotated-out signed pre-key still answers establishments (default `SIGNED_PRE_KEY_RETENTION_MS`, 14 days). */
   signedPreKeyRetentionMs?: number;
   /** Clock in ms since the epoch (default `Date.now`). */
   now?: () => number;
@@ -85,10 +46,6 @@ function wipePair(pair: X25519KeyPair): void {
   pair.privateKey.fill(0);
 }
 
-/**
- * An agent's X3DH key material: the X25519 form of its Ed25519 identity, signed pre-keys (current
- * and retained after rotation) and one-time pre-keys.
- */
 export class X3DHKeyManager {
   readonly identityKey: X25519KeyPair;
   readonly identityKeyEd: Bytes;
@@ -108,7 +65,7 @@ export class X3DHKeyManager {
     this.identityKeyEd = edPublic;
     this.identityKey = identityKey;
     this.crypto = crypto;
-    this.#retentionMs = options.signedPreKeyRetentionMs ?? 14 * DAY_MS;
+    this.#retentionMs = options.signedPreKeyRetentionMs ?? SIGNED_PRE_KEY_RETENTION_MS;
     this.#now = options.now ?? Date.now;
   }
 
@@ -147,28 +104,8 @@ export class X3DHKeyManager {
   /** Every pre-key held (current and retained signed, one-time), private halves included, as JSON. */
   exportPreKeys(): PreKeySetJson {
     this.#pruneRetired();
-    const signed = (k: SignedPreKey, retiredAt: number | null): SignedPreKeyJson => ({
-      key_id: k.keyId,
-      public_key: toBase64Url(k.keyPair.publicKey),
-      private_key: toBase64Url(k.keyPair.privateKey),
-      signature: toBase64Url(k.signature),
-      created_at: k.createdAt,
-      retired_at: retiredAt,
-    });
-    return {
-      version: 1,
-      signed_pre_keys: [
-        ...(this.#signedPreKey ? [signed(this.#signedPreKey, null)] : []),
-        ...this.#retired.map((r) => signed(r.key, r.retiredAt)),
-      ],
-      one_time_pre_keys: [...this.#oneTimePreKeys.values()].map((k) => ({
-        key_id: k.keyId,
-        public_key: toBase64Url(k.keyPair.publicKey),
-        private_key: toBase64Url(k.keyPair.privateKey),
-      })),
-      next_signed_pre_key_id: this.#nextSignedPreKeyId,
-      next_one_time_pre_key_id: this.#nextOneTimePreKeyId,
-    };
+    const signed = [...(this.#signedPreKey ? [{ key: this.#signedPreKey, retiredAt: null }] : []), ...this.#retired];
+    return encodePreKeySet(signed, this.#oneTimePreKeys.values(), { signed: this.#nextSignedPreKeyId, oneTime: this.#nextOneTimePreKeyId });
   }
 
   /**
@@ -244,9 +181,7 @@ export class X3DHKeyManager {
   }
 
   async generateOneTimePreKeys(count = 10): Promise<OneTimePreKey[]> {
-    if (!Number.isInteger(count) || count < 0 || count > MAX_ONE_TIME_BATCH) {
-      throw new RangeError(`count must be an integer from 0 to ${MAX_ONE_TIME_BATCH}`);
-    }
+    checkOneTimeCount(count);
     const keys: OneTimePreKey[] = [];
     for (let i = 0; i < count; i++) {
       const otk: OneTimePreKey = { keyId: this.#nextOneTimePreKeyId, keyPair: await this.crypto.x25519GenerateKeyPair() };
@@ -260,7 +195,7 @@ export class X3DHKeyManager {
   /** The public bundle; includes one-time pre-key `otkId` when given (it must exist). */
   getPublicBundle(otkId?: number | null): PreKeyBundle {
     const spk = this.#signedPreKey;
-    if (!spk) throw new RatchetStateError('no signed pre-key yet: call generateSignedPreKey() first');
+    if (!spk) throw new PreKeyNotFoundError('no signed pre-key yet: call generateSignedPreKey() first');
     let otk: OneTimePreKey | undefined;
     if (otkId !== undefined && otkId !== null) {
       otk = this.#oneTimePreKeys.get(otkId);
@@ -277,44 +212,16 @@ export class X3DHKeyManager {
     };
   }
 
-  /**
-   * Initiator side. Refuses, before drawing any randomness, a bundle whose signed pre-key is not
-   * signed by `identityKeyEd` or whose `identityKey` is not the X25519 form of `identityKeyEd`.
-   */
+  /** Initiator side (`initiate` in agreement.ts, with this identity). */
   async initiate(bundle: PreKeyBundle): Promise<X3DHResult> {
-    checkBundleShape(bundle);
-    const c = this.crypto;
-    await verifyBundleKeys(bundle, c);
-    const asBundleError = (cause: unknown) =>
-      cause instanceof InvalidKeyError ? new InvalidBundleError(`bundle key rejected: ${cause.message}`, { cause }) : cause;
-    const secrets: Bytes[] = [];
-    const dh = async (priv: Uint8Array, pub: Uint8Array) => {
-      try {
-        const out = await c.x25519(priv, pub);
-        secrets.push(out);
-        return out;
-      } catch (e) {
-        throw asBundleError(e);
-      }
+    const { sharedSecret, associatedData, establishment } = await initiate(this.identityKey, bundle, this.crypto);
+    return {
+      sharedSecret,
+      ephemeralPublicKey: establishment.ephemeralKey,
+      usedOneTimeKeyId: establishment.usedOneTimeKeyId,
+      associatedData,
+      signedPreKeyId: bundle.signedPreKeyId,
     };
-    try {
-      // DH1 needs no randomness, so a low-order signed pre-key is refused before anything is drawn.
-      const dh1 = await dh(this.identityKey.privateKey, bundle.signedPreKey);
-      const ephemeral = await c.x25519GenerateKeyPair();
-      secrets.push(ephemeral.privateKey);
-      const km = [dh1, await dh(ephemeral.privateKey, bundle.identityKey), await dh(ephemeral.privateKey, bundle.signedPreKey)];
-      if (bundle.oneTimePreKey) km.push(await dh(ephemeral.privateKey, bundle.oneTimePreKey));
-      const sharedSecret = await deriveSharedSecret(c, km);
-      return {
-        sharedSecret,
-        ephemeralPublicKey: ephemeral.publicKey,
-        usedOneTimeKeyId: bundle.oneTimePreKey ? bundle.oneTimePreKeyId : null,
-        associatedData: concatBytes(this.identityKey.publicKey, bundle.identityKey),
-        signedPreKeyId: bundle.signedPreKeyId,
-      };
-    } finally {
-      c.zeroize(...secrets);
-    }
   }
 
   /**
@@ -332,7 +239,7 @@ export class X3DHKeyManager {
       if (!(key instanceof Uint8Array) || key.length !== 32) throw new InvalidKeyError(`${name} must be 32 bytes`);
     }
     const current = this.#signedPreKey;
-    if (!current) throw new RatchetStateError('no signed pre-key: call generateSignedPreKey() first');
+    if (!current) throw new PreKeyNotFoundError('no signed pre-key yet: call generateSignedPreKey() first');
     this.#pruneRetired();
     let primary = current;
     let others: SignedPreKey[] = this.#retired.map((r) => r.key);
@@ -350,39 +257,33 @@ export class X3DHKeyManager {
       // Claimed before any await so that two concurrent establishments cannot both use it.
       this.#oneTimePreKeys.delete(otkId);
     }
-    const c = this.crypto;
-    const secrets: Bytes[] = [];
-    const dh = async (priv: Uint8Array, pub: Uint8Array) => {
-      const out = await c.x25519(priv, pub);
-      secrets.push(out);
-      return out;
-    };
+    const establishment = { identityKey: peerIdentityKey, ephemeralKey: ephemeralPublicKey };
+    const agree = (spk: SignedPreKey) =>
+      respond({ identity: this.identityKey, signedPreKey: spk.keyPair, oneTimePreKey: otk?.keyPair ?? null }, establishment, this.crypto);
+    const made: Bytes[] = [];
     try {
-      const dh2 = await dh(this.identityKey.privateKey, ephemeralPublicKey);
-      const dh4 = otk ? await dh(otk.keyPair.privateKey, ephemeralPublicKey) : null;
-      const agree = async (spk: SignedPreKey) => {
-        const km = [await dh(spk.keyPair.privateKey, peerIdentityKey), dh2, await dh(spk.keyPair.privateKey, ephemeralPublicKey)];
-        if (dh4) km.push(dh4);
-        return deriveSharedSecret(c, km);
-      };
-      const sharedSecret = await agree(primary);
+      const { sharedSecret, associatedData } = await agree(primary);
+      made.push(sharedSecret);
       const alternatives = [];
-      for (const spk of others) alternatives.push({ sharedSecret: await agree(spk), signedPreKey: spk });
+      for (const spk of others) {
+        const alternative = await agree(spk);
+        made.push(alternative.sharedSecret);
+        alternatives.push({ sharedSecret: alternative.sharedSecret, signedPreKey: spk });
+      }
       if (otk) wipePair(otk.keyPair);
       return {
         sharedSecret,
         ephemeralPublicKey: copyBytes(ephemeralPublicKey),
         usedOneTimeKeyId: otkId,
-        associatedData: concatBytes(peerIdentityKey, this.identityKey.publicKey),
+        associatedData,
         signedPreKeyId: primary.keyId,
         signedPreKey: primary,
         alternatives,
       };
     } catch (error) {
+      for (const secret of made) secret.fill(0);
       if (otk && otkId !== null) this.#oneTimePreKeys.set(otkId, otk);
       throw error;
-    } finally {
-      c.zeroize(...secrets);
     }
   }
 
@@ -407,101 +308,9 @@ export class X3DHKeyManager {
   }
 }
 
-/** SK = HKDF-SHA256(salt = 0^32, ikm = 0xFF^32 || DH1 || DH2 || DH3 [|| DH4], info = AgentMesh_X3DH_v1). */
-async function deriveSharedSecret(crypto: CryptoProvider, parts: Uint8Array[]): Promise<Bytes> {
-  const ikm = concatBytes(X3DH_PAD, ...parts);
-  try {
-    return await crypto.hkdfSha256(ikm, X3DH_SALT, X3DH_INFO, 32);
-  } finally {
-    ikm.fill(0);
-  }
-}
-
-/** Parses (without verifying keys) the `exportPreKeys()` form; throws `InvalidKeyError`, keeping nothing it decoded. */
-function parsePreKeySet(input: unknown): {
-  signed: { key: SignedPreKey; retiredAt: number | null }[];
-  oneTime: OneTimePreKey[];
-  nextSignedPreKeyId: number;
-  nextOneTimePreKeyId: number;
-} {
-  const fail = (message: string) => new InvalidKeyError(`invalid pre-key export: ${message}`);
-  const decoded: Bytes[] = [];
-  const record = (v: unknown, what: string): Record<string, unknown> => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw fail(`${what} must be an object`);
-    return v as Record<string, unknown>;
-  };
-  const bytes = (r: Record<string, unknown>, field: string, length: number, what: string): Bytes => {
-    const v = r[field];
-    // base64 of `length` bytes is at most 4 * ceil(length / 3) characters (with padding).
-    if (typeof v !== 'string' || v.length > 4 * Math.ceil(length / 3)) throw fail(`${what}.${field} must be base64 of ${length} bytes`);
-    let out: Bytes;
-    try {
-      out = fromBase64Any(v);
-    } catch {
-      throw fail(`${what}.${field} is not base64`);
-    }
-    decoded.push(out);
-    if (out.length !== length) throw fail(`${what}.${field} must be ${length} bytes`);
-    return out;
-  };
-  const id = (v: unknown, what: string): number => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) throw fail(`${what} must be a uint32`);
-    return v;
-  };
-  const time = (v: unknown, what: string): number => {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw fail(`${what} must be a time in ms`);
-    return v;
-  };
-  const counter = (v: unknown, what: string): number => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x100000000) throw fail(`${what} must be an id counter`);
-    return v;
-  };
-  try {
-    const r = record(input, 'the export');
-    if (r.version !== 1) throw fail(`unsupported version ${typeof r.version === 'number' ? r.version : typeof r.version}`);
-    const signedIn = r.signed_pre_keys;
-    const oneTimeIn = r.one_time_pre_keys;
-    if (!Array.isArray(signedIn) || signedIn.length > PRE_KEY_IMPORT_LIMITS.maxSignedPreKeys) {
-      throw fail(`signed_pre_keys must be an array of at most ${PRE_KEY_IMPORT_LIMITS.maxSignedPreKeys}`);
-    }
-    if (!Array.isArray(oneTimeIn) || oneTimeIn.length > PRE_KEY_IMPORT_LIMITS.maxOneTimePreKeys) {
-      throw fail(`one_time_pre_keys must be an array of at most ${PRE_KEY_IMPORT_LIMITS.maxOneTimePreKeys}`);
-    }
-    const signed = signedIn.map((v, i) => {
-      const s = record(v, `signed_pre_keys[${i}]`);
-      const what = `signed_pre_keys[${i}]`;
-      const retiredAt = s.retired_at === null ? null : time(s.retired_at, `${what}.retired_at`);
-      const key: SignedPreKey = {
-        keyId: id(s.key_id, `${what}.key_id`),
-        keyPair: { publicKey: bytes(s, 'public_key', 32, what), privateKey: bytes(s, 'private_key', 32, what) },
-        signature: bytes(s, 'signature', 64, what),
-        createdAt: time(s.created_at, `${what}.created_at`),
-      };
-      return { key, retiredAt };
-    });
-    const oneTime = oneTimeIn.map((v, i): OneTimePreKey => {
-      const o = record(v, `one_time_pre_keys[${i}]`);
-      const what = `one_time_pre_keys[${i}]`;
-      return {
-        keyId: id(o.key_id, `${what}.key_id`),
-        keyPair: { publicKey: bytes(o, 'public_key', 32, what), privateKey: bytes(o, 'private_key', 32, what) },
-      };
-    });
-    if (signed.filter((s) => s.retiredAt === null).length > 1) throw fail('more than one current signed pre-key (retired_at null)');
-    if (signed.length > 0 && !signed.some((s) => s.retiredAt === null)) throw fail('retained signed pre-keys without a current one');
-    const unique = (ids: number[], what: string) => {
-      if (new Set(ids).size !== ids.length) throw fail(`duplicate ${what} ids`);
-    };
-    unique(signed.map((s) => s.key.keyId), 'signed pre-key');
-    unique(oneTime.map((k) => k.keyId), 'one-time pre-key');
-    const nextSignedPreKeyId = counter(r.next_signed_pre_key_id, 'next_signed_pre_key_id');
-    const nextOneTimePreKeyId = counter(r.next_one_time_pre_key_id, 'next_one_time_pre_key_id');
-    // An id at or past the counter would be handed out a second time: refuse rather than reuse a key id.
-    if (signed.some((s) => s.key.keyId >= nextSignedPreKeyId)) throw fail('a signed pre-key id is not below next_signed_pre_key_id');
-    if (oneTime.some((k) => k.keyId >= nextOneTimePreKeyId)) throw fail('a one-time pre-key id is not below next_one_time_pre_key_id');
-    return { signed, oneTime, nextSignedPreKeyId, nextOneTimePreKeyId };
-  } catch (error) {
-    for (const b of decoded) b.fill(0);
-    throw error;
+/** A one-time pre-key batch size, as `generateOneTimePreKeys` takes it (a caller's mistake is a `RangeError`). */
+export function checkOneTimeCount(count: number): void {
+  if (!Number.isInteger(count) || count < 0 || count > MAX_ONE_TIME_PRE_KEYS_PER_CALL) {
+    throw new RangeError(`count must be an integer from 0 to ${MAX_ONE_TIME_PRE_KEYS_PER_CALL}`);
   }
 }

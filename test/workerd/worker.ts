@@ -26,8 +26,8 @@ export class AgentHost extends DurableObject {
       const identity = await AgentIdentity.generate();
       this.#manager = await SessionManager.open({ store, identity });
       identity.destroy();
-      await this.#manager.rotateSignedPreKey();
-      await this.#manager.generateOneTimePreKeys(5);
+      await this.#manager.preKeys.rotateSignedPreKey();
+      await this.#manager.preKeys.generateOneTimePreKeys(5);
     });
   }
 
@@ -40,12 +40,12 @@ export class AgentHost extends DurableObject {
   }
 
   async bundle(): Promise<BundleJson> {
-    const [otk] = await this.#manager.oneTimePreKeyIds();
-    return encodeBundle(await this.#manager.getPublicBundle(otk ?? null));
+    const [otk] = await this.#manager.preKeys.oneTimePreKeyIds();
+    return encodeBundle(await this.#manager.preKeys.getPublicBundle(otk ?? null));
   }
 
   async oneTimePreKeyIds(): Promise<number[]> {
-    return this.#manager.oneTimePreKeyIds();
+    return this.#manager.preKeys.oneTimePreKeyIds();
   }
 
   async initiate(peerDid: string, bundle: BundleJson): Promise<EstablishmentJson> {
