@@ -2,7 +2,7 @@
 // delivered once after it, frames sent again (same id) are duplicates, acknowledged frames never
 // come back, and clients that reconnect lose nothing and handle nothing twice.
 import { SELF, abortAllDurableObjects, runInDurableObject } from 'cloudflare:test';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { RelayClient } from '../../src/net/relay-client.js';
 import type { AgentObject } from '../agent-object.js';
 import { BASE, agentStub, messageFrame, registeredAgent, signedRequest, type TestAgent, workerWebSocket } from './helpers.js';
@@ -102,6 +102,20 @@ async function crashAfter(did: string, method: 'addToInbox' | 'acknowledge' | 'c
 }
 
 describe('a crash right after a write of the relay', () => {
+  // The Worker logs each unexpected error; here they are the injected crashes, so they are checked
+  // rather than printed (a green run should not show stack traces).
+  let logged: ReturnType<typeof vi.spyOn>;
+  beforeEach(() => {
+    logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    const crashes = logged.mock.calls.filter(([what, error]) => what === 'unexpected error' && /^injected crash after /.test(String((error as Error)?.message)));
+    const others = logged.mock.calls.length - crashes.length;
+    logged.mockRestore();
+    expect(crashes.length, 'the injected crash was logged as an unexpected error').toBeGreaterThan(0);
+    expect(others, 'nothing else was logged').toBe(0);
+  });
+
   it('after storing a frame: the sender is not told, sends again, and the frame is stored once', async () => {
     const [alice, bob] = [await registeredAgent(), await registeredAgent()];
     const frame = messageFrame(alice.did, bob.did);

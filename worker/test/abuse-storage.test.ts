@@ -23,11 +23,10 @@ async function dump(did: string): Promise<string> {
       v instanceof ArrayBuffer ? `hex:${toHex(new Uint8Array(v))}` : v instanceof Uint8Array ? `hex:${toHex(v)}` : typeof v === 'string' ? v : JSON.stringify(v);
     const tables = state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'").toArray();
     for (const { name } of tables) {
-      try {
-        for (const row of state.storage.sql.exec(`SELECT * FROM "${String(name)}"`).toArray()) out.push(`${String(name)}: ${Object.values(row).map(show).join(' | ')}`);
-      } catch {
-        // Internal tables the runtime does not let us read.
-      }
+      // The runtime's own tables (`_cf_KV` holds what storage.list() returns below): reading them
+      // through SQL is refused, with a "reserved _cf_ prefix" warning on the console.
+      if (String(name).startsWith('_cf_')) continue;
+      for (const row of state.storage.sql.exec(`SELECT * FROM "${String(name)}"`).toArray()) out.push(`${String(name)}: ${Object.values(row).map(show).join(' | ')}`);
     }
     for (const [k, v] of await state.storage.list()) out.push(`kv ${k}: ${show(v)}`);
     return out.join('\n');
