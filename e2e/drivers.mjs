@@ -188,6 +188,9 @@ export function webDriverDriver(newSession, { demoUrl, engine }) {
       if (c.fresh) {
         handle = session.current;
         c.fresh = false;
+      } else if (c.spare) {
+        handle = c.spare;
+        c.spare = null;
       } else {
         // A window rather than a tab: a hidden tab may be throttled, and both pages must keep running.
         handle = (await session.cmd('POST', '/window/new', { type: 'window' })).handle;
@@ -240,16 +243,15 @@ export function webDriverDriver(newSession, { demoUrl, engine }) {
         async close() {
           pages.splice(pages.indexOf(wrapped), 1);
           if (c.windows.length === 1) {
-            // Closing the last window would end the session: leave a blank page instead.
-            await activate(handle);
-            await session.cmd('POST', '/url', { url: 'about:blank' });
-            return;
+            // Closing the last window would end the session: open a blank one to keep it, then close
+            // this one. (Navigating away instead leaves the page to the back/forward cache.)
+            c.spare = (await session.cmd('POST', '/window/new', { type: 'window' })).handle;
           }
           await activate(handle);
           await session.cmd('DELETE', '/window');
           c.windows.splice(c.windows.indexOf(handle), 1);
           session.current = null;
-          await activate(c.windows[c.windows.length - 1]);
+          await activate(c.windows[c.windows.length - 1] ?? c.spare);
         },
       });
       pages.push(wrapped);

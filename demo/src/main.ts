@@ -250,6 +250,17 @@ async function main(): Promise<void> {
   render();
 }
 
+// A page that goes away closes its agents at once: the relay then holds their frames for the next
+// page instead of sending them to a socket nobody reads, and a page the browser keeps in its
+// back/forward cache holds no socket, database connection or session lock. Brought back from that
+// cache, the page starts over, as a reload would.
+addEventListener('pagehide', () => {
+  for (const p of panels.values()) void p.stop().then(() => p.store?.close());
+});
+addEventListener('pageshow', (event) => {
+  if (event.persisted) location.reload();
+});
+
 /** What the end-to-end tests (and the curious, in the console) read. */
 const demo = {
   ready: main(),
