@@ -60,6 +60,7 @@ const killChildren = () => {
 };
 process.on('exit', killChildren);
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143)); // 'exit' then ends Xvfb, the drivers and the local Worker
 
 // A free X display.
 let display = 90 + Math.floor(Math.random() * 400);
