@@ -36,14 +36,14 @@ export function eventLog(limit = 4000) {
  * Runs `scenario` on `driver`; on failure writes `<engine>-FAILED-<id>-*` files into
  * test-results/e2e-artifacts and rethrows (with the artifact names appended).
  */
-export async function runScenario(scenario, driver, env) {
+export async function runScenario(scenario, driver, env, { timeoutMs = SCENARIO_TIMEOUT_MS, artifacts = ARTIFACTS } = {}) {
   try {
-    return await timeBox(Promise.resolve().then(() => scenario.run(driver, env)), SCENARIO_TIMEOUT_MS, `scenario ${scenario.id}`);
+    return await timeBox(Promise.resolve().then(() => scenario.run(driver, env)), timeoutMs, `scenario ${scenario.id}`);
   } catch (error) {
-    const written = await timeBox(writeArtifacts(driver, env.engine, `FAILED-${scenario.id}`, error), ARTIFACT_TIMEOUT_MS, 'collecting artifacts').catch(
+    const written = await timeBox(writeArtifacts(driver, artifacts, env.engine, `FAILED-${scenario.id}`, error), ARTIFACT_TIMEOUT_MS, 'collecting artifacts').catch(
       (e) => [`(artifacts incomplete: ${e.message})`],
     );
-    const note = `\nartifacts in ${ARTIFACTS}: ${written.join(', ')}`;
+    const note = `\nartifacts in ${artifacts}: ${written.join(', ')}`;
     if (error instanceof Error) {
       error.message += note;
       throw error;
@@ -52,12 +52,12 @@ export async function runScenario(scenario, driver, env) {
   }
 }
 
-async function writeArtifacts(driver, engine, name, error) {
+async function writeArtifacts(driver, dir, engine, name, error) {
   const prefix = `${engine}-${name}`;
-  mkdirSync(ARTIFACTS, { recursive: true });
+  mkdirSync(dir, { recursive: true });
   const written = [];
   const put = (name, text) => {
-    writeFileSync(join(ARTIFACTS, name), text);
+    writeFileSync(join(dir, name), text);
     written.push(name);
   };
   put(`${prefix}-error.txt`, String(error?.stack ?? error));

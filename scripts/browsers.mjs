@@ -36,9 +36,12 @@ export function installCommand(packages = BROWSER_PACKAGES) {
 const run = (cmd, args, env = {}) => spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } }).status === 0;
 const found = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
-/** How this process may run apt-get: as root, through password-less sudo, or not at all. */
+/**
+ * How this process may run apt-get: as root, through password-less sudo, or not at all.
+ * `BROWSERS_INSTALL=never` asks for the report and the command instead of an install.
+ */
 function privilege() {
-  if (!found('apt-get')) return null;
+  if (process.env.BROWSERS_INSTALL === 'never' || !found('apt-get')) return null;
   if (process.getuid?.() === 0) return [];
   if (found('sudo') && spawnSync('sudo', ['-n', 'true'], { stdio: 'ignore' }).status === 0) return ['sudo', '-n'];
   return null;
@@ -70,7 +73,7 @@ export function ensureBrowsers({ log = console.log } = {}) {
 /** The message for a machine where the browsers cannot be installed from here. */
 export function explainMissing({ missing, command }) {
   return [
-    'The browser tests need these, and this process cannot install them (it is neither root nor allowed password-less sudo, or apt-get is absent):',
+    'The browser tests need these, and this process cannot install them (it is neither root nor allowed password-less sudo, apt-get is absent, or BROWSERS_INSTALL=never):',
     ...missing.map((m) => `  ${m.engine}: ${executablePath(m)} (Debian package ${m.pkg}; or set ${m.env})`),
     '',
     'Install them with:',
