@@ -5,7 +5,7 @@ import { AgentIdentity } from '../src/identity/agent-identity.js';
 import { RelayClosedError, RelayError } from '../src/net/errors.js';
 import { createFrame, type Frame } from '../src/net/frames.js';
 import { RelayClient, type RelayClientOptions, type RelayEvent, type WebSocketLike } from '../src/net/relay-client.js';
-import { CONNECT_METHOD, bodyDigest, relayPath, verifySignature } from '../src/net/signing.js';
+import { CONNECT_METHOD, bodyDigest, parseAuthorization, relayPath, verifySignature } from '../src/net/signing.js';
 
 // Synchronous primitives, so fake timers and promise flushing see everything.
 const crypto = createCryptoProvider('noble');
@@ -134,10 +134,16 @@ afterEach(async () => {
 });
 
 describe('RelayClient', () => {
-  it('opens wss://…/v1/agents/{did}/relay and authenticates with a signed connect', async () => {
+  it('opens wss://…/v1/agents/{did}/relay with a signed upgrade, and also sends a signed connect for older relays', async () => {
     await Promise.all([make().connect(), flush()]);
     expect(client.state).toBe('open');
-    expect(relay.last.url).toBe(`wss://relay.example/base${relayPath(alice.did)}`);
+    const url = new URL(relay.last.url);
+    expect(url.origin + url.pathname).toBe(`wss://relay.example/base${relayPath(alice.did)}`);
+    // The upgrade's signature: the request signature over GET and the relay path (browsers cannot set headers).
+    const upgrade = parseAuthorization(url.searchParams.get('auth'));
+    expect(upgrade.did).toBe(alice.did);
+    const upgradeForm = await verifySignature({ auth: upgrade, publicKey: alice.publicKey, method: 'GET', path: relayPath(alice.did), digestHex: bodyDigest(), crypto });
+    expect(upgradeForm).toBe('request');
     const connect = relay.last.sent[0]!;
     expect(connect).toMatchObject({ v: 1, type: 'connect', from: alice.did, to: 'relay', supported_versions: [1] });
     const auth = connect.auth as { timestamp: string; signature: string };

@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import { fromBase64Any, getDefaultCryptoProvider, toBase64Url } from '../src/index.js';
-import { bodyDigest } from '../src/protocol.js';
+import { bodyDigest, parseAuthorization } from '../src/protocol.js';
 import { authenticate, type Authenticated } from './auth.js';
 import { AgentStore, type Registration } from './agent-store.js';
 import { loadConfig, type Config } from './config.js';
@@ -51,7 +51,7 @@ export class AgentObject extends DurableObject<Env> implements AgentRpc, RelayHo
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.config = loadConfig(env);
-    this.store = new AgentStore(ctx.storage.sql);
+    this.store = new AgentStore(ctx.storage.sql, (fn) => ctx.storage.transactionSync(fn));
     this.limiter = new RateLimiter(this.config.rateLimitPerMinute);
     this.claimLimiter = new RateLimiter(this.config.preKeyClaimsPerMinute);
     this.relay = new Relay(this);
@@ -70,8 +70,12 @@ export class AgentObject extends DurableObject<Env> implements AgentRpc, RelayHo
   }
 
   /** Stores a frame another agent sent here and pushes it to an open socket. */
-  async deliver(frameText: string, sender: string, id: string, tsMs: number): Promise<DeliverResult> {
-    return this.relay.deliverLocal(frameText, sender, id, tsMs);
+  async deliver(frameText: string, sender: string, id: string, tsMs: number, urgent = false): Promise<DeliverResult> {
+    return this.relay.deliverLocal(frameText, sender, id, tsMs, urgent);
+  }
+
+  async notePeer(peer: string): Promise<void> {
+    this.relay.notePeer(peer);
   }
 
   // HTTP
@@ -143,6 +147,9 @@ export class AgentObject extends DurableObject<Env> implements AgentRpc, RelayHo
       case 'inbox/ack':
         if (method === 'POST') return this.relay.httpAck(ctx, did);
         throw methodNotAllowed('POST');
+      case 'inbox/purge':
+        if (method === 'POST') return this.relay.httpPurge(ctx, did);
+        throw methodNotAllowed('POST');
       case 'relay/':
         if (method === 'GET') return this.relay.upgrade(ctx, did);
         throw methodNotAllowed('GET');
@@ -162,8 +169,17 @@ export class AgentObject extends DurableObject<Env> implements AgentRpc, RelayHo
     this.rateLimit(caller, now, this.claimLimiter);
   }
 
-  async deliverTo(did: string, frameText: string, sender: string, id: string, tsMs: number): Promise<DeliverResult> {
-    return this.env.AGENTS.get(this.env.AGENTS.idFromName(did)).deliver(frameText, sender, id, tsMs);
+  async deliverTo(did: string, frameText: string, sender: string, id: string, tsMs: number, urgent: boolean): Promise<DeliverResult> {
+    return this.env.AGENTS.get(this.env.AGENTS.idFromName(did)).deliver(frameText, sender, id, tsMs, urgent);
+  }
+
+  async notePeerOf(sender: string, peer: string): Promise<void> {
+    if (sender === this.store.registration()?.did) return this.relay.notePeer(peer);
+    try {
+      await this.env.AGENTS.get(this.env.AGENTS.idFromName(sender)).notePeer(peer);
+    } catch {
+      // Standing is an optimisation of quotas; the frame itself was stored.
+    }
   }
 
   /** The registration, if `did` is the agent this object holds. */
@@ -181,7 +197,7 @@ export class AgentObject extends DurableObject<Env> implements AgentRpc, RelayHo
   async authenticate(ctx: RequestContext, body: Uint8Array | null, ownKey?: { did: string; key: Uint8Array }): Promise<Authenticated> {
     const auth = await authenticate(
       {
-        header: ctx.request.headers.get('authorization'),
+        header: ctx.authorization !== undefined ? ctx.authorization : ctx.request.headers.get('authorization'),
         method: ctx.request.method,
         path: ctx.signedPath,
         digestHex: bodyDigest(body),
@@ -224,6 +240,11 @@ export class AgentObject extends DurableObject<Env> implements AgentRpc, RelayHo
     // Proof of possession: only the key's holder may register (or update) its DID.
     const existing = this.store.registration();
     if (existing && existing.did !== did) throw new HttpError(409, 'conflict', 'this object holds another agent');
+    // Checked before the signature is verified and remembered: a request signed by another agent
+    // must not leave a replay-cache entry (a database) in the object of a DID nobody registered.
+    if (parseAuthorization(ctx.request.headers.get('authorization')).did !== did) {
+      throw new HttpError(403, 'forbidden', 'an agent registers itself: sign with the key being registered');
+    }
     const auth = await this.authenticate(ctx, body, { did, key: publicKey });
     if (auth.did !== did) throw new HttpError(403, 'forbidden', 'an agent registers itself: sign with the key being registered');
     const identityKey = toBase64Url(getDefaultCryptoProvider().ed25519ToX25519Public(publicKey));

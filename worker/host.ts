@@ -16,6 +16,8 @@ export interface RequestContext {
   /** Path and query exactly as signed. */
   readonly signedPath: string;
   readonly now: number;
+  /** Credentials carried elsewhere than the `Authorization` header (the relay's signed upgrade URL). */
+  readonly authorization?: string | null;
 }
 
 /** Request authentication, against the agent the object holds. */
@@ -50,5 +52,7 @@ export interface RelayHost extends AgentHost {
     readonly storage: Pick<DurableObjectStorage, 'getAlarm' | 'setAlarm'>;
   };
   /** Hands a frame to the object of the agent `did` (`AgentRpc.deliver`); rejects when that object cannot be reached. */
-  deliverTo(did: string, frameText: string, sender: string, id: string, tsMs: number): Promise<DeliverResult>;
+  deliverTo(did: string, frameText: string, sender: string, id: string, tsMs: number, urgent: boolean): Promise<DeliverResult>;
+  /** Tells the object of `sender` that it wrote to `peer` (`AgentRpc.notePeer`); never fails. */
+  notePeerOf(sender: string, peer: string): Promise<void>;
 }

@@ -14,8 +14,10 @@ export type DeliverResult =
 export interface AgentRpc extends Rpc.DurableObjectBranded {
   /** The registered Ed25519 key (base64url), or null. */
   publicKey(): Promise<string | null>;
-  /** Stores a frame another agent sent here and pushes it to an open socket. */
-  deliver(frameText: string, sender: string, id: string, tsMs: number): Promise<DeliverResult>;
+  /** Stores a frame another agent sent here and pushes it to an open socket (`urgent`: at once, see `isUrgent`). */
+  deliver(frameText: string, sender: string, id: string, tsMs: number, urgent?: boolean): Promise<DeliverResult>;
+  /** Records that this agent wrote to `peer` over HTTP (its frames here are then an established peer's). */
+  notePeer(peer: string): Promise<void>;
 }
 
 /** The discovery directory (`DirectoryObject`), named `directory`. */

@@ -98,7 +98,8 @@ interface PendingSend {
 }
 
 /**
- * A WebSocket connection to the relay for one agent: authenticates with a signed `connect`,
+ * A WebSocket connection to the relay for one agent: authenticates with a signed upgrade URL (and a
+ * signed `connect` for older relays),
  * reconnects with exponential backoff and jitter, sends heartbeats, re-sends unconfirmed frames
  * after a reconnect (the relay deduplicates by id), and acknowledges received frames only after
  * the application's handler has resolved.
@@ -258,7 +259,7 @@ export class RelayClient {
     if (this.#state === 'closed') return;
     let ws: WebSocketLike;
     try {
-      ws = await this.#factory(this.#socketUrl);
+      ws = await this.#factory(await this.#signedSocketUrl());
     } catch (error) {
       if (error instanceof RelayError && error.code === 'no_websocket') return this.#shutdown(error);
       this.#emit({ type: 'error', error });
@@ -282,6 +283,18 @@ export class RelayClient {
     else ws.addEventListener('open', (() => void this.#sendConnect(ws)) as (e: never) => void);
   }
 
+  /**
+   * The socket URL with the upgrade request's signature in `auth` (browsers cannot set headers on
+   * a WebSocket): the relay verifies it before it accepts the socket, so a socket that is not the
+   * owner's never takes one of the owner's places.
+   */
+  async #signedSocketUrl(): Promise<string> {
+    const url = new URL(this.#socketUrl);
+    url.searchParams.set('auth', await this.#signer.authorization('GET', relayPath(this.did)));
+    return url.href;
+  }
+
+  /** The `connect` frame: a relay that verified the upgrade ignores it; older relays authenticate with it. */
   async #sendConnect(ws: WebSocketLike): Promise<void> {
     try {
       const auth = await this.#signer.connectAuth();

@@ -103,7 +103,7 @@ describe('the rate limit on frames', () => {
     const socket = await TestSocket.connect(mallory.identity);
     open.push(socket);
     // Bob acknowledges nothing, so the inbox cap would stop Mallory first: raise it for this test.
-    await runInDurableObject(agentStub(bob.did), (o: AgentObject) => void (o.config = { ...o.config, inboxMaxPerSender: 10_000, inboxMaxPerRecipient: 10_000 }));
+    await runInDurableObject(agentStub(bob.did), (o: AgentObject) => void (o.config = { ...o.config, inboxMaxPerSender: 10_000, inboxMaxPerRecipient: 10_000, inboxMaxPerStranger: 10_000, inboxMaxFromStrangers: 10_000 }));
     const frames = Array.from({ length: 130 }, (_, n) => messageFrame(mallory.did, bob.did, n));
     for (const f of frames) socket.send(f);
     // Each frame gets exactly one answer: an ack once stored, or an error.

@@ -109,7 +109,7 @@ describe('a crash right after a write of the relay', () => {
     logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
   });
   afterEach(() => {
-    const crashes = logged.mock.calls.filter(([what, error]) => what === 'unexpected error' && /^injected crash after /.test(String((error as Error)?.message)));
+    const crashes = logged.mock.calls.filter(([what, error]: unknown[]) => what === 'unexpected error' && /^injected crash after /.test(String((error as Error)?.message)));
     const others = logged.mock.calls.length - crashes.length;
     logged.mockRestore();
     expect(crashes.length, 'the injected crash was logged as an unexpected error').toBeGreaterThan(0);

@@ -3,7 +3,7 @@ import { expect } from 'vitest';
 import { toBase64Url, utf8 } from '../../src/encoding.js';
 import { AgentIdentity } from '../../src/identity/agent-identity.js';
 import { RegistryClient } from '../../src/net/registry-client.js';
-import { AUTH_SCHEME, bodyDigest, canonicalRequest, RequestSigner } from '../../src/net/signing.js';
+import { AUTH_SCHEME, bodyDigest, canonicalRequest, relayPath, RequestSigner } from '../../src/net/signing.js';
 import { uploadFromKeyManager } from '../../src/net/prekey-upload.js';
 import { X3DHKeyManager } from '../../src/x3dh/key-manager.js';
 import type { FetchLike } from '../../src/net/http.js';
@@ -119,12 +119,24 @@ export class TestSocket {
     });
   }
 
-  static async open(did: string): Promise<TestSocket> {
-    const res = await SELF.fetch(`${BASE}/v1/agents/${did}/relay`, { headers: { upgrade: 'websocket' } });
+  static async open(did: string, query = '', headers: Record<string, string> = {}): Promise<TestSocket> {
+    const res = await SELF.fetch(`${BASE}/v1/agents/${did}/relay${query}`, { headers: { upgrade: 'websocket', ...headers } });
     expect(res.status).toBe(101);
     const ws = res.webSocket!;
     ws.accept();
     return new TestSocket(ws);
+  }
+
+  /** The `auth` query of a signed upgrade (as `RelayClient` sends it). */
+  static async upgradeQuery(identity: AgentIdentity): Promise<string> {
+    return `?auth=${encodeURIComponent(await new RequestSigner(identity).authorization('GET', relayPath(identity.did)))}`;
+  }
+
+  /** Opens with a signed upgrade (no `connect` frame); resolves after `connected`. */
+  static async connectSigned(identity: AgentIdentity): Promise<TestSocket> {
+    const socket = await TestSocket.open(identity.did, await TestSocket.upgradeQuery(identity));
+    await socket.next((f) => f.type === 'connected');
+    return socket;
   }
 
   /** Opens and authenticates as `identity`; resolves after `connected`. */
