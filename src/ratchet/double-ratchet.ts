@@ -2,42 +2,66 @@ import { getDefaultCryptoProvider, type CryptoProvider, type X25519KeyPair } fro
 import { concatBytes, copyBytes, type Bytes } from '../encoding.js';
 import {
   InvalidKeyError,
+  InvalidMessageError,
+  NoReceivingChainError,
   RatchetStateError,
   ReplayedMessageError,
   TooManySkippedMessagesError,
 } from '../errors.js';
-import { EncryptedMessage, encodeHeaderInto } from '../wire/encrypted-message.js';
-import { HEADER_LENGTH, NONCE_LENGTH } from '../wire/limits.js';
+import { describe, INSPECT, type Described } from '../redacted.js';
+import { EncryptedMessage, encodeHeaderInto, type MessageHeader } from '../wire/encrypted-message.js';
+import { HEADER_LENGTH, LIMITS, NONCE_LENGTH, TAG_LENGTH } from '../wire/limits.js';
 import { kdfChain, kdfRoot } from './kdf.js';
-import { RatchetState, skippedKeyId } from './state.js';
+import {
+  MAX_SKIP_LIMIT,
+  MAX_SKIPPED_KEYS_LIMIT,
+  RatchetState,
+  skippedKeyId,
+  type ReceivingChain,
+  type SendingChain,
+} from './state.js';
 
 const EMPTY = new Uint8Array(0);
+/** The largest plaintext whose message the parsers accept: nonce and tag share `maxCiphertextBytes`. */
+const MAX_PLAINTEXT_BYTES = LIMITS.maxCiphertextBytes - NONCE_LENGTH - TAG_LENGTH;
 
 export interface RatchetOptions {
   crypto?: CryptoProvider;
-  /** Most message keys one message may make us skip (default 100). Stored in the state. */
+  /** Most message keys one message may make us skip (default 100, at most 100,000). Stored in the state. */
   maxSkip?: number;
-  /** Most skipped keys kept in total; the oldest are dropped first (default 2000). Stored in the state. */
+  /** Most skipped keys kept in total; the oldest are dropped first (default 2000, at most 1,000,000). Stored in the state. */
   maxSkippedKeys?: number;
 }
 
 type KeyPairInput = X25519KeyPair | readonly [privateKey: Uint8Array, publicKey: Uint8Array];
+type ActiveReceiving = Extract<ReceivingChain, { kind: 'active' }>;
 
 function checkKey(bytes: Uint8Array, what: string): void {
   if (!(bytes instanceof Uint8Array) || bytes.length !== 32) throw new InvalidKeyError(`${what} must be 32 bytes`);
 }
 
+/** The bounds `RatchetState.fromDict` applies, so that no option makes a state it would refuse. */
+function checkLimit(value: number | undefined, name: string, max: number): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > max)) {
+    throw new RangeError(`${name} must be an integer from 0 to ${max}`);
+  }
+}
+
 /**
  * The Double Ratchet (AgentMesh v1 constants). Decryption works on a draft and commits only once
- * the AEAD tag verifies, so a failed call of any kind leaves the state exactly as it was.
- * Calls on one instance run one at a time, in call order.
+ * the AEAD tag verifies, and encryption checks its input before the chain moves, so a failed call
+ * of any kind leaves the state exactly as it was. Calls on one instance run one at a time, in
+ * call order.
  */
 export class DoubleRatchet {
   readonly state: RatchetState;
   readonly #crypto: CryptoProvider;
   #tail: Promise<unknown> = Promise.resolve();
+  #wiped = false;
 
   constructor(state: RatchetState, options: RatchetOptions = {}) {
+    checkLimit(options.maxSkip, 'maxSkip', MAX_SKIP_LIMIT);
+    checkLimit(options.maxSkippedKeys, 'maxSkippedKeys', MAX_SKIPPED_KEYS_LIMIT);
     this.state = state;
     this.#crypto = options.crypto ?? getDefaultCryptoProvider();
     if (options.maxSkip !== undefined) state.maxSkip = options.maxSkip;
@@ -58,14 +82,14 @@ export class DoubleRatchet {
     const crypto = options.crypto ?? getDefaultCryptoProvider();
     const pair = await crypto.x25519GenerateKeyPair();
     const dh = await crypto.x25519(pair.privateKey, params.remoteDhPublic);
-    const [rootKey, chainKeySend] = await kdfRoot(crypto, params.sharedSecret, dh);
+    const [rootKey, chainKey] = await kdfRoot(crypto, params.sharedSecret, dh);
     dh.fill(0);
     const state = new RatchetState({
       dhSelfPrivate: pair.privateKey,
       dhSelfPublic: pair.publicKey,
-      dhRemotePublic: copyBytes(params.remoteDhPublic),
       rootKey,
-      chainKeySend,
+      sending: { kind: 'active', chainKey, messageNumber: 0 },
+      receiving: { kind: 'remote-key', remoteKey: copyBytes(params.remoteDhPublic) },
     });
     return new DoubleRatchet(state, { ...options, crypto });
   }
@@ -98,9 +122,31 @@ export class DoubleRatchet {
     return this.#exclusive(() => this.#decrypt(message, associatedData));
   }
 
-  /** Zeroes every key byte of the state. The ratchet is unusable afterwards. */
+  /**
+   * Zeroes every key byte of the state, the private key through the provider (which also drops
+   * the key object a native backend imported for it). The ratchet refuses any use afterwards.
+   */
   wipe(): Promise<void> {
-    return this.#exclusive(async () => this.state.wipe());
+    return this.#exclusive(async () => {
+      this.#wiped = true;
+      this.state.wipe(this.#crypto);
+    });
+  }
+
+  describe(): Described {
+    return { ...this.state.describe(), wiped: this.#wiped };
+  }
+
+  toString(): string {
+    return describe('DoubleRatchet', this.describe());
+  }
+
+  toJSON(): Described {
+    return this.describe();
+  }
+
+  [INSPECT](): string {
+    return this.toString();
   }
 
   #exclusive<T>(task: () => Promise<T>): Promise<T> {
@@ -110,131 +156,213 @@ export class DoubleRatchet {
   }
 
   async #encrypt(plaintext: Uint8Array, associatedData: Uint8Array): Promise<EncryptedMessage> {
+    if (this.#wiped) throw new RatchetStateError('this ratchet was wiped');
     const s = this.state;
-    if (!s.chainKeySend) throw new RatchetStateError('no sending chain yet: the responder sends only after it has received');
-    if (s.sendMessageNumber >= 0xffffffff) throw new RatchetStateError('sending chain exhausted');
-    const header = { dhPublicKey: s.dhSelfPublic, previousChainLength: s.previousSendChainLength, messageNumber: s.sendMessageNumber };
-    const chain = kdfChain(this.#crypto, s.chainKeySend);
+    const sending = s.sending;
+    if (sending.kind === 'none') throw new RatchetStateError('no sending chain yet: the responder sends only after it has received');
+    if (sending.messageNumber >= 0xffffffff) throw new RatchetStateError('sending chain exhausted');
+    // Before the chain moves: a send that fails must not burn a message key.
+    if (plaintext.length > MAX_PLAINTEXT_BYTES) {
+      throw new InvalidMessageError(`plaintext larger than ${MAX_PLAINTEXT_BYTES} bytes (got ${plaintext.length})`);
+    }
+    const header = { dhPublicKey: s.dhSelfPublic, previousChainLength: s.previousSendChainLength, messageNumber: sending.messageNumber };
+    const chain = kdfChain(this.#crypto, sending.chainKey);
     const [messageKey, nextChainKey] = chain instanceof Promise ? await chain : chain;
-    const nonce = this.#crypto.randomBytes(NONCE_LENGTH);
-    const aad = new Uint8Array(associatedData.length + HEADER_LENGTH);
-    aad.set(associatedData, 0);
-    encodeHeaderInto(aad, associatedData.length, header);
-    const sealed = this.#crypto.aeadSeal(messageKey, nonce, plaintext, aad);
-    messageKey.fill(0);
-    s.chainKeySend.fill(0);
-    s.chainKeySend = nextChainKey;
-    s.sendMessageNumber += 1;
-    return new EncryptedMessage({ ...header, dhPublicKey: copyBytes(header.dhPublicKey) }, concatBytes(nonce, sealed));
+    let message: EncryptedMessage;
+    try {
+      const nonce = this.#crypto.randomBytes(NONCE_LENGTH);
+      const aad = new Uint8Array(associatedData.length + HEADER_LENGTH);
+      aad.set(associatedData, 0);
+      encodeHeaderInto(aad, associatedData.length, header);
+      const sealed = this.#crypto.aeadSeal(messageKey, nonce, plaintext, aad);
+      message = new EncryptedMessage({ ...header, dhPublicKey: copyBytes(header.dhPublicKey) }, concatBytes(nonce, sealed));
+    } catch (error) {
+      nextChainKey.fill(0);
+      throw error;
+    } finally {
+      messageKey.fill(0);
+    }
+    sending.chainKey.fill(0);
+    s.sending = { kind: 'active', chainKey: nextChainKey, messageNumber: sending.messageNumber + 1 };
+    return message;
   }
 
   async #decrypt(message: EncryptedMessage, associatedData: Uint8Array): Promise<Bytes> {
     if (!(message instanceof EncryptedMessage)) throw new TypeError('decrypt expects an EncryptedMessage');
+    if (this.#wiped) throw new RatchetStateError('this ratchet was wiped');
     const crypto = this.#crypto;
     const s = this.state;
-    const { dhPublicKey, previousChainLength, messageNumber } = message.header;
     const aad = message.authenticatedData(associatedData);
     const nonce = message.ciphertext.subarray(0, NONCE_LENGTH);
     const sealed = message.ciphertext.subarray(NONCE_LENGTH);
 
-    // The id is a hex string: build it only when there are skipped keys to look up.
-    const cachedId = s.skippedKeys.size > 0 ? skippedKeyId(dhPublicKey, messageNumber) : '';
-    const cached = s.skippedKeys.size > 0 ? s.skippedKeys.get(cachedId) : undefined;
-    if (cached) {
-      const plaintext = crypto.aeadOpen(cached, nonce, sealed, aad);
-      s.skippedKeys.delete(cachedId);
-      cached.fill(0);
-      return plaintext;
+    // A key kept for a skipped message opens it once and is dropped. The id is a hex string:
+    // build it only when there are skipped keys to look up.
+    if (s.skippedKeys.size > 0) {
+      const id = skippedKeyId(message.header.dhPublicKey, message.header.messageNumber);
+      const cached = s.skippedKeys.get(id);
+      if (cached) {
+        const plaintext = crypto.aeadOpen(cached, nonce, sealed, aad);
+        s.skippedKeys.delete(id);
+        cached.fill(0);
+        return plaintext;
+      }
     }
 
-    const sameChain = s.dhRemotePublic !== null && crypto.constantTimeEqual(dhPublicKey, s.dhRemotePublic);
-    if (sameChain && messageNumber < s.recvMessageNumber) {
-      throw new ReplayedMessageError(`message ${messageNumber} of this chain was already received (or its key was discarded)`);
-    }
-
-    // Draft state: nothing below touches `s` until the AEAD tag has verified.
-    const created: Bytes[] = [];
-    const track = <T extends Bytes>(b: T): T => (created.push(b), b);
-    let remote = s.dhRemotePublic;
-    let rootKey = s.rootKey;
-    let chainRecv = s.chainKeyRecv;
-    let chainSend = s.chainKeySend;
-    let recvN = s.recvMessageNumber;
-    let sendN = s.sendMessageNumber;
-    let prevN = s.previousSendChainLength;
-    let selfPair: X25519KeyPair = { privateKey: s.dhSelfPrivate, publicKey: s.dhSelfPublic };
-    const newSkipped: [string, Bytes][] = [];
-
-    const skipUntil = async (until: number): Promise<void> => {
-      if (chainRecv === null) return;
-      if (until - recvN > s.maxSkip) {
-        throw new TooManySkippedMessagesError(`too many skipped messages (${until - recvN} > ${s.maxSkip})`);
-      }
-      while (recvN < until) {
-        const step = kdfChain(crypto, chainRecv);
-        const [mk, next] = step instanceof Promise ? await step : step;
-        newSkipped.push([skippedKeyId(remote!, recvN), track(mk)]);
-        chainRecv = track(next);
-        recvN += 1;
-      }
-    };
-
+    // Draft → open → commit: nothing touches `s` until the AEAD tag has verified.
+    const draft = new ReceiveDraft(s, crypto);
     let plaintext: Bytes;
     try {
-      if (!sameChain) {
-        await skipUntil(previousChainLength);
-        prevN = sendN;
-        sendN = 0;
-        recvN = 0;
-        remote = copyBytes(dhPublicKey);
-        const dhRecv = track(await crypto.x25519(selfPair.privateKey, remote));
-        [rootKey, chainRecv] = (await kdfRoot(crypto, rootKey, dhRecv)).map(track) as [Bytes, Bytes];
-      }
-      // skipUntil does nothing unless there is something to skip; spare the call (a Promise) then.
-      if (chainRecv !== null && recvN < messageNumber) await skipUntil(messageNumber);
-      const step = kdfChain(crypto, chainRecv!);
-      const [messageKey, next] = step instanceof Promise ? await step : step;
-      track(messageKey);
-      chainRecv = track(next);
-      recvN += 1;
+      const messageKey = await draft.messageKey(message.header);
       plaintext = crypto.aeadOpen(messageKey, nonce, sealed, aad);
-      if (!sameChain) {
-        // Our next ratchet pair only once the message is authentic: a forgery draws no randomness,
-        // so it cannot change which keys this ratchet generates later.
-        const pair = await crypto.x25519GenerateKeyPair();
-        track(pair.privateKey);
-        selfPair = pair;
-        const dhSend = track(await crypto.x25519(pair.privateKey, remote!));
-        [rootKey, chainSend] = (await kdfRoot(crypto, rootKey, dhSend)).map(track) as [Bytes, Bytes];
-      }
+      await draft.ratchetSending();
     } catch (error) {
-      for (const b of created) b.fill(0);
+      draft.discard();
       throw error;
     }
-
-    // Commit. Zero what the new state no longer holds, and the draft's intermediates.
-    const kept: (Bytes | null)[] = [rootKey, chainRecv, chainSend, selfPair.privateKey];
-    for (const [, k] of newSkipped) kept.push(k);
-    const keep = kept.length > 16 ? new Set(kept) : kept;
-    const isKept = (b: Bytes | null) => (keep instanceof Set ? keep.has(b) : keep.includes(b));
-    // zeroize also lets a native backend drop the key object it cached for a replaced private key.
-    for (const old of [s.rootKey, s.chainKeyRecv, s.chainKeySend, s.dhSelfPrivate]) if (old && !isKept(old)) crypto.zeroize(old);
-    for (const b of created) if (!isKept(b)) b.fill(0);
-    s.dhRemotePublic = remote;
-    s.rootKey = rootKey;
-    s.chainKeyRecv = chainRecv;
-    s.chainKeySend = chainSend;
-    s.recvMessageNumber = recvN;
-    s.sendMessageNumber = sendN;
-    s.previousSendChainLength = prevN;
-    s.dhSelfPrivate = selfPair.privateKey;
-    s.dhSelfPublic = selfPair.publicKey;
-    for (const [id, key] of newSkipped) s.skippedKeys.set(id, key);
-    for (const [id, key] of s.skippedKeys) {
-      if (s.skippedKeys.size <= s.maxSkippedKeys) break;
-      key.fill(0);
-      s.skippedKeys.delete(id);
-    }
+    draft.commit();
     return plaintext;
+  }
+}
+
+/**
+ * What one decryption changes, worked out beside the state (as vodozemac's `find_message_key`
+ * in `receiver_chain.rs` does). It owns every key it creates (`track`): `discard` zeroes them all;
+ * `commit` moves the new chains into the state and zeroes what neither holds any longer.
+ */
+class ReceiveDraft {
+  readonly #state: RatchetState;
+  readonly #crypto: CryptoProvider;
+  /** Every key derived here except the skipped message keys, which go to `#skipped`. */
+  readonly #created: Bytes[] = [];
+  readonly #skipped: [string, Bytes][] = [];
+  #rootKey: Bytes;
+  #receiving: ReceivingChain;
+  #sending: SendingChain;
+  #previousSendChainLength: number;
+  /** Set when the message brings a new remote ratchet key: our side of the DH step is due. */
+  #newRemoteKey: Bytes | null = null;
+  /** Our next ratchet pair, drawn only after authentication. */
+  #selfPair: X25519KeyPair | null = null;
+
+  constructor(state: RatchetState, crypto: CryptoProvider) {
+    this.#state = state;
+    this.#crypto = crypto;
+    this.#rootKey = state.rootKey;
+    this.#receiving = state.receiving;
+    this.#sending = state.sending;
+    this.#previousSendChainLength = state.previousSendChainLength;
+  }
+
+  #track<T extends Bytes>(bytes: T): T {
+    this.#created.push(bytes);
+    return bytes;
+  }
+
+  /**
+   * The key of the message `header` names: the receiving chain steps up to it, keeping the keys
+   * it passes, after a DH step first when the header brings a new remote key. Throws, typed, for
+   * a replay, a gap past `maxSkip`, a low-order key, or a chain we do not have.
+   */
+  async messageKey(header: MessageHeader): Promise<Bytes> {
+    const { dhPublicKey, previousChainLength, messageNumber } = header;
+    const current = this.#receiving;
+    let chain: ActiveReceiving;
+    if (current.kind !== 'none' && this.#crypto.constantTimeEqual(dhPublicKey, current.remoteKey)) {
+      if (current.kind === 'remote-key') throw new NoReceivingChainError(messageNumber);
+      if (messageNumber < current.messageNumber) {
+        throw new ReplayedMessageError(`message ${messageNumber} of this chain was already received (or its key was discarded)`);
+      }
+      chain = current;
+    } else {
+      // The current chain ends at `previousChainLength`: keep the keys of messages still to come.
+      if (current.kind === 'active') await this.#skipTo(current, previousChainLength);
+      const remoteKey = copyBytes(dhPublicKey);
+      const dh = this.#track(await this.#crypto.x25519(this.#state.dhSelfPrivate, remoteKey));
+      const [rootKey, chainKey] = await kdfRoot(this.#crypto, this.#rootKey, dh);
+      this.#rootKey = this.#track(rootKey);
+      chain = { kind: 'active', remoteKey, chainKey: this.#track(chainKey), messageNumber: 0 };
+      this.#newRemoteKey = remoteKey;
+    }
+    // #skipTo is a Promise: call it only when there is something to skip.
+    if (chain.messageNumber < messageNumber) chain = await this.#skipTo(chain, messageNumber);
+    const step = kdfChain(this.#crypto, chain.chainKey);
+    const [messageKey, next] = step instanceof Promise ? await step : step;
+    this.#track(messageKey);
+    this.#receiving = { kind: 'active', remoteKey: chain.remoteKey, chainKey: this.#track(next), messageNumber: chain.messageNumber + 1 };
+    return messageKey;
+  }
+
+  /**
+   * After authentication only: for a new remote key, our next ratchet pair and the sending chain
+   * from it. A forgery therefore draws no randomness and cannot change which keys come later.
+   */
+  async ratchetSending(): Promise<void> {
+    const remoteKey = this.#newRemoteKey;
+    if (!remoteKey) return;
+    const crypto = this.#crypto;
+    const pair = await crypto.x25519GenerateKeyPair();
+    this.#selfPair = pair;
+    const dh = this.#track(await crypto.x25519(pair.privateKey, remoteKey));
+    const [rootKey, chainKey] = await kdfRoot(crypto, this.#rootKey, dh);
+    this.#rootKey = this.#track(rootKey);
+    this.#previousSendChainLength = this.#sending.kind === 'active' ? this.#sending.messageNumber : 0;
+    this.#sending = { kind: 'active', chainKey: this.#track(chainKey), messageNumber: 0 };
+  }
+
+  /** Zeroes everything the draft created; the state is untouched. */
+  discard(): void {
+    for (const b of this.#created) b.fill(0);
+    for (const [, k] of this.#skipped) k.fill(0);
+    // The new private key may already sit in a native backend's cache.
+    if (this.#selfPair) this.#crypto.zeroize(this.#selfPair.privateKey);
+  }
+
+  /** Moves the draft into the state, then zeroes what the state no longer holds and the draft's intermediates. */
+  commit(): void {
+    const s = this.#state;
+    const crypto = this.#crypto;
+    const rootKey = this.#rootKey;
+    const receiving = this.#receiving;
+    const sending = this.#sending;
+    const recvKey = receiving.kind === 'active' ? receiving.chainKey : null;
+    const sendKey = sending.kind === 'active' ? sending.chainKey : null;
+    // zeroize also lets a native backend drop the key object it cached for a replaced private key.
+    if (s.rootKey !== rootKey) crypto.zeroize(s.rootKey);
+    if (s.receiving.kind === 'active' && s.receiving.chainKey !== recvKey) crypto.zeroize(s.receiving.chainKey);
+    if (s.sending.kind === 'active' && s.sending.chainKey !== sendKey) crypto.zeroize(s.sending.chainKey);
+    for (const b of this.#created) if (b !== rootKey && b !== recvKey && b !== sendKey) b.fill(0);
+    s.rootKey = rootKey;
+    s.receiving = receiving;
+    s.sending = sending;
+    s.previousSendChainLength = this.#previousSendChainLength;
+    if (this.#selfPair) {
+      crypto.zeroize(s.dhSelfPrivate);
+      s.dhSelfPrivate = this.#selfPair.privateKey;
+      s.dhSelfPublic = this.#selfPair.publicKey;
+    }
+    const skipped = s.skippedKeys;
+    for (const [id, key] of this.#skipped) skipped.set(id, key);
+    for (const [id, key] of skipped) {
+      if (skipped.size <= s.maxSkippedKeys) break;
+      key.fill(0);
+      skipped.delete(id);
+    }
+  }
+
+  /** Steps `chain` to message `until`, keeping each key passed; refuses a gap past `maxSkip`. */
+  async #skipTo(chain: ActiveReceiving, until: number): Promise<ActiveReceiving> {
+    let { chainKey, messageNumber } = chain;
+    if (until - messageNumber > this.#state.maxSkip) {
+      throw new TooManySkippedMessagesError(`too many skipped messages (${until - messageNumber} > ${this.#state.maxSkip})`);
+    }
+    while (messageNumber < until) {
+      const step = kdfChain(this.#crypto, chainKey);
+      const [messageKey, next] = step instanceof Promise ? await step : step;
+      this.#skipped.push([skippedKeyId(chain.remoteKey, messageNumber), messageKey]);
+      chainKey = this.#track(next);
+      messageNumber += 1;
+    }
+    return { kind: 'active', remoteKey: chain.remoteKey, chainKey, messageNumber };
   }
 }
