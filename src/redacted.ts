@@ -1,4 +1,4 @@
-import { toHex } from './encoding.js';
+import { toHex, type Bytes } from './encoding.js';
 
 /**
  * What key-holding objects print: counters and ids, never key bytes (as vodozemac's `Debug` for a
@@ -21,4 +21,24 @@ export function describe(name: string, fields: Described): string {
 /** An id for a public key: its first 4 bytes in hex. Never use it on a secret. */
 export function publicKeyId(publicKey: Uint8Array | null): string | null {
   return publicKey ? toHex(publicKey.subarray(0, 4)) : null;
+}
+
+/** An X25519 pair as the crypto provider hands it out: it prints the id of its public key only. */
+export class RedactedKeyPair {
+  constructor(
+    readonly privateKey: Bytes,
+    readonly publicKey: Bytes,
+  ) {}
+
+  toString(): string {
+    return describe('X25519KeyPair', { publicKey: publicKeyId(this.publicKey) });
+  }
+
+  toJSON(): Described {
+    return { publicKey: publicKeyId(this.publicKey) };
+  }
+
+  [INSPECT](): string {
+    return this.toString();
+  }
 }

@@ -3,6 +3,7 @@ import { concatBytes, copyBytes, type Bytes } from '../encoding.js';
 import { AuthenticationError, ChannelClosedError } from '../errors.js';
 import { DoubleRatchet, type RatchetOptions } from '../ratchet/double-ratchet.js';
 import { RatchetState, type RatchetStateDict } from '../ratchet/state.js';
+import { describe, INSPECT, publicKeyId } from '../redacted.js';
 import { EncryptedMessage } from '../wire/encrypted-message.js';
 import type { PreKeyBundle } from '../x3dh/bundle.js';
 import type { X3DHKeyManager } from '../x3dh/key-manager.js';
@@ -172,12 +173,32 @@ export class SecureChannel {
     return plaintext;
   }
 
-  /** Zeroes every key byte held: root, chains, ratchet private key, skipped keys. */
+  /**
+   * Wipes every key held (root, chains, ratchet private keys, skipped keys; the private keys
+   * through the provider, so that no native backend keeps a key object for them) and releases the
+   * channel: any later use throws `ChannelClosedError`.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#dropFallbacks();
-    await this.#ratchet.wipe();
+    const fallbacks = this.#fallbacks;
+    this.#fallbacks = [];
+    await Promise.all([...fallbacks.map((r) => r.wipe()), this.#ratchet.wipe()]);
+  }
+
+  /** Counters and public-key ids only: `util.inspect` and `String()` never show a key byte. */
+  toString(): string {
+    return describe('SecureChannel', {
+      localIdentityKey: publicKeyId(this.localIdentityKey),
+      remoteIdentityKey: publicKeyId(this.remoteIdentityKey),
+      messageCount: this.#messageCount,
+      closed: this.#closed,
+      ...this.#ratchet.describe(),
+    });
+  }
+
+  [INSPECT](): string {
+    return this.toString();
   }
 
   async #tryFallbacks(message: EncryptedMessage, error: unknown): Promise<Bytes> {

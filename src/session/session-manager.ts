@@ -188,7 +188,7 @@ export class SessionManager {
         secret.fill(0);
       }
     } catch (error) {
-      identity?.destroy();
+      identity?.wipe();
       throw error;
     } finally {
       wipeRecord(stored);
@@ -507,7 +507,7 @@ export class SessionManager {
     if (this.#closed) return;
     this.#closed = true;
     this.#keyManager.destroy();
-    this.#identity.destroy();
+    this.#identity.wipe();
   }
 
   // ── internals ───────────────────────────────────────────────────────────────────────────────

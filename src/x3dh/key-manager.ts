@@ -1,6 +1,7 @@
 import { getDefaultCryptoProvider, type CryptoProvider, type X25519KeyPair } from '../crypto/index.js';
 import { concatBytes, copyBytes, fromBase64Any, toBase64Url, utf8, type Bytes } from '../encoding.js';
 import { InvalidBundleError, InvalidKeyError, PreKeyNotFoundError, RatchetStateError } from '../errors.js';
+import { describe, INSPECT, publicKeyId, type Described } from '../redacted.js';
 import { checkBundleShape, verifyBundleKeys, type PreKeyBundle } from './bundle.js';
 
 const X3DH_INFO = utf8('AgentMesh_X3DH_v1');
@@ -228,6 +229,24 @@ export class X3DHKeyManager {
 
   get oneTimePreKeyCount(): number {
     return this.#oneTimePreKeys.size;
+  }
+
+  /** Key ids and counts only: `util.inspect`, `String()` and `JSON.stringify` never show a private key. */
+  toJSON(): Described {
+    return {
+      identityKey: publicKeyId(this.identityKey.publicKey),
+      signedPreKeyId: this.#signedPreKey?.keyId ?? null,
+      retainedSignedPreKeys: this.#retired.length,
+      oneTimePreKeys: this.#oneTimePreKeys.size,
+    };
+  }
+
+  toString(): string {
+    return describe('X3DHKeyManager', this.toJSON());
+  }
+
+  [INSPECT](): string {
+    return this.toString();
   }
 
   /** Makes a new signed pre-key current; the previous one is retained for the retention window. */
