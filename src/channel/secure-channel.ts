@@ -3,7 +3,7 @@ import { concatBytes, copyBytes, type Bytes } from '../encoding.js';
 import { AuthenticationError, ChannelClosedError } from '../errors.js';
 import { DoubleRatchet, type RatchetOptions } from '../ratchet/double-ratchet.js';
 import { RatchetState, type RatchetStateDict } from '../ratchet/state.js';
-import { describe, INSPECT, publicKeyId } from '../redacted.js';
+import { publicKeyId, Redacted, type Described } from '../redacted.js';
 import { EncryptedMessage } from '../wire/encrypted-message.js';
 import type { PreKeyBundle } from '../x3dh/bundle.js';
 import type { X3DHKeyManager } from '../x3dh/key-manager.js';
@@ -23,7 +23,7 @@ export interface ChannelSnapshot {
 }
 
 /** X3DH plus the Double Ratchet behind a send/receive API. */
-export class SecureChannel {
+export class SecureChannel extends Redacted {
   readonly localIdentityKey: Bytes;
   readonly remoteIdentityKey: Bytes;
   readonly #associatedData: Bytes;
@@ -41,6 +41,7 @@ export class SecureChannel {
     remoteIdentityKey: Bytes;
     messageCount?: number;
   }) {
+    super('SecureChannel');
     this.#ratchet = args.ratchet;
     this.#fallbacks = args.fallbacks ?? [];
     this.#associatedData = args.associatedData;
@@ -186,19 +187,15 @@ export class SecureChannel {
     await Promise.all([...fallbacks.map((r) => r.wipe()), this.#ratchet.wipe()]);
   }
 
-  /** Counters and public-key ids only: `util.inspect` and `String()` never show a key byte. */
-  toString(): string {
-    return describe('SecureChannel', {
+  /** Counters and public-key ids only (what `String()`, `util.inspect` and `JSON.stringify` print). */
+  describe(): Described {
+    return {
       localIdentityKey: publicKeyId(this.localIdentityKey),
       remoteIdentityKey: publicKeyId(this.remoteIdentityKey),
       messageCount: this.#messageCount,
       closed: this.#closed,
       ...this.#ratchet.describe(),
-    });
-  }
-
-  [INSPECT](): string {
-    return this.toString();
+    };
   }
 
   async #tryFallbacks(message: EncryptedMessage, error: unknown): Promise<Bytes> {

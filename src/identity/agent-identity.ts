@@ -1,11 +1,11 @@
 import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.js';
 import { concatBytes, copyBytes, type Bytes } from '../encoding.js';
 import { InvalidKeyError } from '../errors.js';
-import { describe, INSPECT } from '../redacted.js';
+import { Redacted, type Described } from '../redacted.js';
 import { didFromPublicKey } from './did.js';
 
 /** An agent's long-term Ed25519 identity and its self-certifying DID. */
-export class AgentIdentity {
+export class AgentIdentity extends Redacted {
   readonly did: string;
   readonly publicKey: Bytes;
   readonly #seed: Bytes;
@@ -13,6 +13,7 @@ export class AgentIdentity {
   #wiped = false;
 
   private constructor(seed: Bytes, publicKey: Bytes, crypto: CryptoProvider) {
+    super('AgentIdentity');
     this.#seed = seed;
     this.publicKey = publicKey;
     this.#crypto = crypto;
@@ -76,13 +77,9 @@ export class AgentIdentity {
     this.#wiped = true;
   }
 
-  /** The DID only: `util.inspect` and `String()` never show the seed. */
-  toString(): string {
-    return describe('AgentIdentity', { did: this.did, wiped: this.#wiped });
-  }
-
-  [INSPECT](): string {
-    return this.toString();
+  /** The DID only (what `String()`, `util.inspect` and `JSON.stringify` print). */
+  describe(): Described {
+    return { did: this.did, wiped: this.#wiped };
   }
 
   #assertAlive(): void {

@@ -8,7 +8,7 @@ import {
   ReplayedMessageError,
   TooManySkippedMessagesError,
 } from '../errors.js';
-import { describe, INSPECT, type Described } from '../redacted.js';
+import { Redacted, type Described } from '../redacted.js';
 import { EncryptedMessage, encodeHeaderInto, type MessageHeader } from '../wire/encrypted-message.js';
 import { HEADER_LENGTH, LIMITS, NONCE_LENGTH, TAG_LENGTH } from '../wire/limits.js';
 import { kdfChain, kdfRoot } from './kdf.js';
@@ -53,7 +53,7 @@ function checkLimit(value: number | undefined, name: string, max: number): void 
  * of any kind leaves the state exactly as it was. Calls on one instance run one at a time, in
  * call order.
  */
-export class DoubleRatchet {
+export class DoubleRatchet extends Redacted {
   readonly state: RatchetState;
   readonly #crypto: CryptoProvider;
   #tail: Promise<unknown> = Promise.resolve();
@@ -62,6 +62,7 @@ export class DoubleRatchet {
   constructor(state: RatchetState, options: RatchetOptions = {}) {
     checkLimit(options.maxSkip, 'maxSkip', MAX_SKIP_LIMIT);
     checkLimit(options.maxSkippedKeys, 'maxSkippedKeys', MAX_SKIPPED_KEYS_LIMIT);
+    super('DoubleRatchet');
     this.state = state;
     this.#crypto = options.crypto ?? getDefaultCryptoProvider();
     if (options.maxSkip !== undefined) state.maxSkip = options.maxSkip;
@@ -133,20 +134,9 @@ export class DoubleRatchet {
     });
   }
 
+  /** Counters and public-key ids only (what `String()`, `util.inspect` and `JSON.stringify` print). */
   describe(): Described {
     return { ...this.state.describe(), wiped: this.#wiped };
-  }
-
-  toString(): string {
-    return describe('DoubleRatchet', this.describe());
-  }
-
-  toJSON(): Described {
-    return this.describe();
-  }
-
-  [INSPECT](): string {
-    return this.toString();
   }
 
   #exclusive<T>(task: () => Promise<T>): Promise<T> {

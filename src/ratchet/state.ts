@@ -1,7 +1,7 @@
 import type { CryptoProvider } from '../crypto/index.js';
 import { copyBytes, fromHex, toHex, type Bytes } from '../encoding.js';
 import { RatchetStateError } from '../errors.js';
-import { describe, INSPECT, publicKeyId, type Described } from '../redacted.js';
+import { publicKeyId, Redacted, type Described } from '../redacted.js';
 
 /**
  * What one Double Ratchet session holds, and its persisted form (`toDict`/`fromDict`, the
@@ -63,7 +63,7 @@ const SKIPPED_ID = /^[0-9a-f]{64}:(0|[1-9][0-9]{0,9})$/;
 const fail = (message: string) => new RatchetStateError(`invalid ratchet state: ${message}`);
 
 /** Everything a Double Ratchet session holds. Mutated only by `DoubleRatchet` after authentication. */
-export class RatchetState {
+export class RatchetState extends Redacted {
   dhSelfPrivate: Bytes;
   dhSelfPublic: Bytes;
   rootKey: Bytes;
@@ -86,6 +86,7 @@ export class RatchetState {
     maxSkip?: number;
     maxSkippedKeys?: number;
   }) {
+    super('RatchetState');
     this.dhSelfPrivate = fields.dhSelfPrivate;
     this.dhSelfPublic = fields.dhSelfPublic;
     this.rootKey = fields.rootKey;
@@ -242,7 +243,7 @@ export class RatchetState {
     this.skippedKeys.clear();
   }
 
-  /** Counters and public-key ids only (see redacted.ts). */
+  /** Counters and public-key ids only: `String()`, `util.inspect` and `JSON.stringify` print this; persist with `toDict()`. */
   describe(): Described {
     const { sending: s, receiving: r } = this;
     return {
@@ -253,18 +254,5 @@ export class RatchetState {
       previousSendChainLength: this.previousSendChainLength,
       skippedKeys: this.skippedKeys.size,
     };
-  }
-
-  toString(): string {
-    return describe('RatchetState', this.describe());
-  }
-
-  /** JSON.stringify prints the redacted form; persist with `toDict()`. */
-  toJSON(): Described {
-    return this.describe();
-  }
-
-  [INSPECT](): string {
-    return this.toString();
   }
 }

@@ -1,7 +1,7 @@
 import { getDefaultCryptoProvider, type CryptoProvider, type X25519KeyPair } from '../crypto/index.js';
 import { concatBytes, copyBytes, fromBase64Any, toBase64Url, utf8, type Bytes } from '../encoding.js';
 import { InvalidBundleError, InvalidKeyError, PreKeyNotFoundError, RatchetStateError } from '../errors.js';
-import { describe, INSPECT, publicKeyId, type Described } from '../redacted.js';
+import { publicKeyId, Redacted, type Described } from '../redacted.js';
 import { checkBundleShape, verifyBundleKeys, type PreKeyBundle } from './bundle.js';
 
 const X3DH_INFO = utf8('AgentMesh_X3DH_v1');
@@ -90,7 +90,7 @@ function wipePair(pair: X25519KeyPair): void {
  * An agent's X3DH key material: the X25519 form of its Ed25519 identity, signed pre-keys (current
  * and retained after rotation) and one-time pre-keys.
  */
-export class X3DHKeyManager {
+export class X3DHKeyManager extends Redacted {
   readonly identityKey: X25519KeyPair;
   readonly identityKeyEd: Bytes;
   readonly crypto: CryptoProvider;
@@ -105,6 +105,7 @@ export class X3DHKeyManager {
   #nextOneTimePreKeyId = 0;
 
   private constructor(seed: Bytes, edPublic: Bytes, identityKey: X25519KeyPair, options: KeyManagerOptions, crypto: CryptoProvider) {
+    super('X3DHKeyManager');
     this.#seed = seed;
     this.identityKeyEd = edPublic;
     this.identityKey = identityKey;
@@ -231,22 +232,14 @@ export class X3DHKeyManager {
     return this.#oneTimePreKeys.size;
   }
 
-  /** Key ids and counts only: `util.inspect`, `String()` and `JSON.stringify` never show a private key. */
-  toJSON(): Described {
+  /** Key ids and counts only (what `String()`, `util.inspect` and `JSON.stringify` print). */
+  describe(): Described {
     return {
       identityKey: publicKeyId(this.identityKey.publicKey),
       signedPreKeyId: this.#signedPreKey?.keyId ?? null,
       retainedSignedPreKeys: this.#retired.length,
       oneTimePreKeys: this.#oneTimePreKeys.size,
     };
-  }
-
-  toString(): string {
-    return describe('X3DHKeyManager', this.toJSON());
-  }
-
-  [INSPECT](): string {
-    return this.toString();
   }
 
   /** Makes a new signed pre-key current; the previous one is retained for the retention window. */
