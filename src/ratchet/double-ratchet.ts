@@ -41,9 +41,12 @@ function checkKey(bytes: Uint8Array, what: string): void {
 }
 
 /** The bounds `RatchetState.fromDict` applies, so that no option makes a state it would refuse. */
-function checkLimit(value: number | undefined, name: string, max: number): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > max)) {
-    throw new RangeError(`${name} must be an integer from 0 to ${max}`);
+function checkOptions(options: RatchetOptions): void {
+  for (const [name, max] of [['maxSkip', MAX_SKIP_LIMIT], ['maxSkippedKeys', MAX_SKIPPED_KEYS_LIMIT]] as const) {
+    const value = options[name];
+    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > max)) {
+      throw new RangeError(`${name} must be an integer from 0 to ${max}`);
+    }
   }
 }
 
@@ -60,8 +63,7 @@ export class DoubleRatchet extends Redacted {
   #wiped = false;
 
   constructor(state: RatchetState, options: RatchetOptions = {}) {
-    checkLimit(options.maxSkip, 'maxSkip', MAX_SKIP_LIMIT);
-    checkLimit(options.maxSkippedKeys, 'maxSkippedKeys', MAX_SKIPPED_KEYS_LIMIT);
+    checkOptions(options);
     super('DoubleRatchet');
     this.state = state;
     this.#crypto = options.crypto ?? getDefaultCryptoProvider();
@@ -80,6 +82,8 @@ export class DoubleRatchet extends Redacted {
   ): Promise<DoubleRatchet> {
     checkKey(params.sharedSecret, 'shared secret');
     checkKey(params.remoteDhPublic, 'remote ratchet key');
+    // Before a key pair is drawn, so that a bad option leaves nothing behind.
+    checkOptions(options);
     const crypto = options.crypto ?? getDefaultCryptoProvider();
     const pair = await crypto.x25519GenerateKeyPair();
     const dh = await crypto.x25519(pair.privateKey, params.remoteDhPublic);
