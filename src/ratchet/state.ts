@@ -229,17 +229,14 @@ export class RatchetState extends Redacted {
   }
 
   /**
-   * Zeroes every secret byte and forgets the skipped keys; the chains keep their shape (the
-   * reference's `close()` leaves zeroed chain keys, not nulls). The ratchet private key goes
-   * through `zeroize`, the provider's, which also drops the key object a native backend imported
-   * for it; the other secrets never reach a backend's cache.
+   * Zeroes every secret byte through the provider's `zeroize`, which also drops the key object a
+   * native backend imported for the ratchet private key, and forgets the skipped keys. The chains
+   * keep their shape: the reference's `close()` leaves zeroed chain keys, not nulls.
    */
   wipe(crypto: Pick<CryptoProvider, 'zeroize'>): void {
-    crypto.zeroize(this.dhSelfPrivate);
-    this.rootKey.fill(0);
-    if (this.sending.kind === 'active') this.sending.chainKey.fill(0);
-    if (this.receiving.kind === 'active') this.receiving.chainKey.fill(0);
-    for (const k of this.skippedKeys.values()) k.fill(0);
+    crypto.zeroize(this.dhSelfPrivate, this.rootKey, this.chainKeySend, this.chainKeyRecv);
+    // One call per key: up to a million skipped keys would overflow an argument list.
+    for (const k of this.skippedKeys.values()) crypto.zeroize(k);
     this.skippedKeys.clear();
   }
 
