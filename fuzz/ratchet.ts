@@ -6,7 +6,8 @@
  * messages, in the same order. Real and shadow start from the same keys and draw from random
  * sources seeded alike. A random schedule sends, delivers (out of order, in concurrent bursts),
  * drops, persists and reloads, and mixes in bad input: tampered bytes, replays, reflections,
- * forged headers (counters, ratchet keys, low-order points, keys that force a long skip), forgeries
+ * forged headers (counters, ratchet keys, low-order points, keys that force a long skip, the remote
+ * key of a party that has no receiving chain from it), forgeries
  * aimed at cached skipped keys, wrong associated data, another session's messages, garbage and,
  * at the session layer, forged and foreign establishments. Checked at every step:
  *
@@ -20,8 +21,8 @@
  * A conversation replays from (seed, conversation index).
  */
 import { createCryptoProvider, CRYPTO_PRESETS, type CryptoPreset, type CryptoProvider, type CryptoProviderOptions } from '../src/crypto/index.js';
-import { concatBytes, toHex, utf8, type Bytes } from '../src/encoding.js';
-import { AgentMeshError, AuthenticationError, InvalidKeyError } from '../src/errors.js';
+import { concatBytes, fromHex, toHex, utf8, type Bytes } from '../src/encoding.js';
+import { AgentMeshError, AuthenticationError, InvalidKeyError, NoReceivingChainError } from '../src/errors.js';
 import { AgentIdentity } from '../src/identity/agent-identity.js';
 import { DoubleRatchet } from '../src/ratchet/double-ratchet.js';
 import { RatchetState } from '../src/ratchet/state.js';
@@ -404,6 +405,7 @@ type BadKind =
   | 'other-chain-key'
   | 'low-order'
   | 'long-skip'
+  | 'no-receiving-chain'
   | 'cached-slot'
   | 'wrong-ad'
   | 'foreign'
@@ -484,6 +486,17 @@ async function makeBad(w: World, to: Who, kind: BadKind): Promise<{ input: Encry
       const state = party instanceof SessionParty ? await party.ratchetState() : (JSON.parse(await party.stored()) as Record<string, unknown>);
       const recvN = state.recv_message_number as number;
       return { input: rawWire(key.publicKey, recvN + rng.int(MAX_SKIP + 1), rng.int(MAX_SKIP + 1), rng.bytes(28 + rng.int(64))) };
+    }
+    case 'no-receiving-chain': {
+      // The remote key the receiver holds while no receiving chain comes from it: the initiator,
+      // before the first answer, holds the responder's signed pre-key, on which no genuine peer
+      // sends. This once reached a null chain key and threw an untyped TypeError (issue 14, class 8).
+      const party = w.real[to];
+      const state = party instanceof SessionParty ? await party.ratchetState() : (JSON.parse(await party.stored()) as Record<string, unknown>);
+      if (state.chain_key_recv !== null || typeof state.dh_remote_public !== 'string') return null;
+      const ct = any && rng.chance(0.5) ? any.message.ciphertext : rng.bytes(28 + rng.int(64));
+      const n = rng.chance(0.5) ? 0 : rng.int(MAX_SKIP + 5);
+      return { input: rawWire(fromHex(state.dh_remote_public), rng.int(MAX_SKIP + 5), n, ct), expect: NoReceivingChainError };
     }
     case 'cached-slot': {
       // Aimed at a key the receiver holds for a message not yet delivered: same (ratchet key, n),
@@ -572,6 +585,7 @@ const BAD_KINDS: readonly (readonly [number, BadKind])[] = [
   [1, 'other-chain-key'],
   [2, 'low-order'],
   [1, 'long-skip'],
+  [2, 'no-receiving-chain'],
   [4, 'cached-slot'],
   [2, 'wrong-ad'],
   [1, 'foreign'],

@@ -32,6 +32,19 @@ export class ReplayedMessageError extends AgentMeshError {
   }
 }
 
+/**
+ * A header that names the remote ratchet key we hold while no receiving chain comes from it: the
+ * initiator, before the first answer, holds the responder's signed pre-key as the remote key, and
+ * no genuine peer sends on that key.
+ */
+export class NoReceivingChainError extends AgentMeshError {
+  readonly messageNumber: number;
+  constructor(messageNumber: number) {
+    super('no_receiving_chain', `no receiving chain for the ratchet key of message ${messageNumber}: the peer has not sent on that key`);
+    this.messageNumber = messageNumber;
+  }
+}
+
 export class TooManySkippedMessagesError extends AgentMeshError {
   constructor(message: string) {
     super('too_many_skipped', message);

@@ -14,6 +14,8 @@ import { EncryptedMessage } from '../src/wire/encrypted-message.js';
 import { X3DHKeyManager } from '../src/x3dh/key-manager.js';
 import { AgentIdentity } from '../src/identity/agent-identity.js';
 
+const EMPTY_AD = new Uint8Array(0);
+
 async function agent(options: { now?: () => number } = {}) {
   const id = await AgentIdentity.generate();
   return X3DHKeyManager.fromEd25519Keys(id.secretKey, id.publicKey, options);
@@ -103,6 +105,17 @@ describe('SecureChannel', () => {
     const [a2, est2] = await SecureChannel.createSender(alice, oldBundle);
     const b2 = await SecureChannel.createReceiver(bob, est2);
     expect(fromUtf8(await b2.receive(await a2.send(utf8('named'))))).toBe('named');
+  });
+
+  it('refuses ratchet limits that RatchetState.fromDict would refuse to read back', async () => {
+    const alice = await agent();
+    const bob = await agent();
+    await bob.generateSignedPreKey();
+    for (const options of [{ maxSkip: -1 }, { maxSkip: 100_001 }, { maxSkip: 1.5 }, { maxSkippedKeys: 1_000_001 }, { maxSkippedKeys: Number.NaN }]) {
+      await expect(SecureChannel.createSender(alice, bob.getPublicBundle(), EMPTY_AD, options)).rejects.toThrow(RangeError);
+    }
+    const [a] = await SecureChannel.createSender(alice, bob.getPublicBundle(), EMPTY_AD, { maxSkip: 100_000, maxSkippedKeys: 1_000_000 });
+    expect(SecureChannel.restore(a.snapshot()).state.maxSkip).toBe(100_000);
   });
 
   it('rejects a malformed message without changing anything', async () => {

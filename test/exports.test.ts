@@ -16,7 +16,7 @@ const ROOT = [
   'IndexedDBAgentStore', 'InvalidBundleError', 'InvalidDidError', 'InvalidEstablishmentError',
   'InvalidFrameError', 'InvalidKeyError', 'InvalidMessageError', 'InvalidRecordError',
   'InvalidSignatureError', 'InvalidTrustFrameError', 'LEGACY_DID_PREFIX', 'MAX_TRUST_SCORE',
-  'MIN_TRUST_SCORE', 'MemoryAgentStore', 'MeshAgent', 'MutexLocks', 'PolicyDeniedError',
+  'MIN_TRUST_SCORE', 'MemoryAgentStore', 'MeshAgent', 'MutexLocks', 'NoReceivingChainError', 'PolicyDeniedError',
   'PreKeyManager', 'PreKeyNotFoundError', 'PreKeysClosedError', 'PreKeyUpkeep', 'RatchetState', 'RatchetStateError', 'RegistryClient',
   'RegistryError', 'RegistryTrustProvider', 'RelayClient', 'RelayClosedError', 'RelayError',
   'RelayTrustTransport', 'ReplayedMessageError', 'RequestAuthError', 'SecureChannel',

@@ -107,9 +107,9 @@ describe('AgentIdentity', () => {
     await expect(AgentIdentity.fromSeed(new Uint8Array(31))).rejects.toThrow(InvalidKeyError);
   });
 
-  it('cannot sign after destroy', async () => {
+  it('cannot sign after wipe', async () => {
     const id = await AgentIdentity.generate();
-    id.destroy();
+    id.wipe();
     await expect(id.sign(utf8('x'))).rejects.toThrow(InvalidKeyError);
   });
 });

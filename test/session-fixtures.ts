@@ -24,7 +24,7 @@ export async function newAgent(
 ): Promise<SessionManager> {
   const identity = await AgentIdentity.generate();
   const manager = await SessionManager.open({ ...options, store, identity });
-  identity.destroy();
+  identity.wipe();
   await manager.preKeys.rotateSignedPreKey();
   if ((options.oneTime ?? 3) > 0) await manager.preKeys.generateOneTimePreKeys(options.oneTime ?? 3);
   return manager;

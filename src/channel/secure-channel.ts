@@ -3,6 +3,7 @@ import { concatBytes, copyBytes, type Bytes } from '../encoding.js';
 import { AuthenticationError, ChannelClosedError } from '../errors.js';
 import { DoubleRatchet, type RatchetOptions } from '../ratchet/double-ratchet.js';
 import { RatchetState, type RatchetStateDict } from '../ratchet/state.js';
+import { publicKeyId, Redacted, type Described } from '../redacted.js';
 import { EncryptedMessage } from '../wire/encrypted-message.js';
 import type { Agreement } from '../x3dh/agreement.js';
 import type { PreKeyBundle } from '../x3dh/bundle.js';
@@ -23,7 +24,7 @@ export interface ChannelSnapshot {
 }
 
 /** X3DH plus the Double Ratchet behind a send/receive API. */
-export class SecureChannel {
+export class SecureChannel extends Redacted {
   readonly localIdentityKey: Bytes;
   readonly remoteIdentityKey: Bytes;
   readonly #associatedData: Bytes;
@@ -41,6 +42,7 @@ export class SecureChannel {
     remoteIdentityKey: Bytes;
     messageCount?: number;
   }) {
+    super('SecureChannel');
     this.#ratchet = args.ratchet;
     this.#fallbacks = args.fallbacks ?? [];
     this.#associatedData = args.associatedData;
@@ -203,12 +205,28 @@ export class SecureChannel {
     return plaintext;
   }
 
-  /** Zeroes every key byte held: root, chains, ratchet private key, skipped keys. */
+  /**
+   * Wipes every key held (root, chains, ratchet private keys, skipped keys; the private keys
+   * through the provider, so that no native backend keeps a key object for them) and releases the
+   * channel: any later use throws `ChannelClosedError`.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#dropFallbacks();
-    await this.#ratchet.wipe();
+    const fallbacks = this.#fallbacks;
+    this.#fallbacks = [];
+    await Promise.all([...fallbacks.map((r) => r.wipe()), this.#ratchet.wipe()]);
+  }
+
+  /** Counters and public-key ids only (what `String()`, `util.inspect` and `JSON.stringify` print). */
+  describe(): Described {
+    return {
+      localIdentityKey: publicKeyId(this.localIdentityKey),
+      remoteIdentityKey: publicKeyId(this.remoteIdentityKey),
+      messageCount: this.#messageCount,
+      closed: this.#closed,
+      ...this.#ratchet.describe(),
+    };
   }
 
   async #tryFallbacks(message: EncryptedMessage, error: unknown): Promise<Bytes> {

@@ -9,6 +9,7 @@ import {
 } from './noble.js';
 import type { AeadBackend, CryptoProvider, CurveBackend, HashBackend, RandomSource, X25519KeyPair } from './provider.js';
 import { PublicKeyCache } from './key-cache.js';
+import { RedactedKeyPair } from '../redacted.js';
 import { webCryptoCurves, webCryptoCurvesSupported, webCryptoHashes } from './webcrypto.js';
 
 export type { AeadBackend, CryptoProvider, CurveBackend, HashBackend, MaybePromise, RandomSource, X25519KeyPair } from './provider.js';
@@ -132,6 +133,9 @@ const autoCurves: CurveBackend = {
   forget(privateKey) {
     webCryptoCurves.forget?.(privateKey);
   },
+  holds(privateKey) {
+    return webCryptoCurves.holds?.(privateKey) ?? false;
+  },
 };
 
 async function pickCurves(): Promise<CurveBackend> {
@@ -181,9 +185,12 @@ export function createCryptoProvider(options: CryptoProviderOptions | CryptoPres
     name,
     randomBytes,
     async x25519GenerateKeyPair(): Promise<X25519KeyPair> {
-      if (generate) return generate();
+      if (generate) {
+        const pair = await generate();
+        return new RedactedKeyPair(pair.privateKey, pair.publicKey);
+      }
       const privateKey = randomBytes(32);
-      return { privateKey, publicKey: await curves.x25519PublicKey(privateKey) };
+      return new RedactedKeyPair(privateKey, await curves.x25519PublicKey(privateKey));
     },
     x25519PublicKey: (k) => curves.x25519PublicKey(k),
     x25519: (k, p) => curves.x25519(k, p),

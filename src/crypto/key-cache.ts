@@ -39,6 +39,11 @@ export class PrivateKeyCache<K> {
     while (this.#entries.size > this.#max) this.#entries.delete(this.#entries.keys().next().value!);
   }
 
+  /** Whether an entry exists for this array, whatever its bytes are now. */
+  has(bytes: Uint8Array): boolean {
+    return this.#entries.has(bytes);
+  }
+
   forget(bytes: Uint8Array): void {
     this.#entries.delete(bytes);
   }

@@ -170,6 +170,9 @@ export const nodeCurves: CurveBackend = {
     x25519Privates.forget(privateKey);
     ed25519Privates.forget(privateKey);
   },
+  holds(privateKey) {
+    return x25519Privates.has(privateKey) || ed25519Privates.has(privateKey);
+  },
   ed25519PublicKey(seed) {
     return publicOf(privateKeyObject('Ed25519', seed));
   },

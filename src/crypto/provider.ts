@@ -25,6 +25,8 @@ export interface CurveBackend {
   x25519GenerateKeyPair?(): MaybePromise<X25519KeyPair>;
   /** Drops whatever the backend cached for this private key (called by `zeroize`). */
   forget?(privateKey: Uint8Array): void;
+  /** Whether the backend holds a key object imported for this very array (tests check that wiping released it). */
+  holds?(privateKey: Uint8Array): boolean;
 }
 
 /** ChaCha20-Poly1305 (IETF, 12-byte nonce). Implemented by noble or by node:crypto. */

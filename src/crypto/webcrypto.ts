@@ -128,6 +128,9 @@ export const webCryptoCurves: CurveBackend = {
     x25519Privates.forget(privateKey);
     ed25519Privates.forget(privateKey);
   },
+  holds(privateKey) {
+    return x25519Privates.has(privateKey) || ed25519Privates.has(privateKey);
+  },
   async ed25519PublicKey(seed) {
     const key = await importEd25519Private(seed);
     const jwk = await subtle().exportKey('jwk', key);

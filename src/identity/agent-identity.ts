@@ -1,17 +1,19 @@
 import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.js';
 import { concatBytes, copyBytes, type Bytes } from '../encoding.js';
 import { InvalidKeyError } from '../errors.js';
+import { Redacted, type Described } from '../redacted.js';
 import { didFromPublicKey } from './did.js';
 
 /** An agent's long-term Ed25519 identity and its self-certifying DID. */
-export class AgentIdentity {
+export class AgentIdentity extends Redacted {
   readonly did: string;
   readonly publicKey: Bytes;
   readonly #seed: Bytes;
   readonly #crypto: CryptoProvider;
-  #destroyed = false;
+  #wiped = false;
 
   private constructor(seed: Bytes, publicKey: Bytes, crypto: CryptoProvider) {
+    super('AgentIdentity');
     this.#seed = seed;
     this.publicKey = publicKey;
     this.#crypto = crypto;
@@ -36,7 +38,7 @@ export class AgentIdentity {
     const identity = await AgentIdentity.fromSeed(secretKey.subarray(0, 32), options);
     const crypto = options.crypto ?? getDefaultCryptoProvider();
     if (!crypto.constantTimeEqual(identity.publicKey, secretKey.subarray(32))) {
-      identity.destroy();
+      identity.wipe();
       throw new InvalidKeyError('the public half of the 64-byte secret key does not belong to its seed');
     }
     return identity;
@@ -66,13 +68,21 @@ export class AgentIdentity {
     return (options.crypto ?? getDefaultCryptoProvider()).ed25519Verify(publicKey, message, signature);
   }
 
-  /** Zeroes the seed; the identity can no longer sign. */
-  destroy(): void {
-    this.#seed.fill(0);
-    this.#destroyed = true;
+  /**
+   * Zeroes the seed through the provider, which also drops the key object a native backend
+   * imported for it; the identity can no longer sign.
+   */
+  wipe(): void {
+    this.#crypto.zeroize(this.#seed);
+    this.#wiped = true;
+  }
+
+  /** The DID only (what `String()`, `util.inspect` and `JSON.stringify` print). */
+  describe(): Described {
+    return { did: this.did, wiped: this.#wiped };
   }
 
   #assertAlive(): void {
-    if (this.#destroyed) throw new InvalidKeyError('this identity was destroyed');
+    if (this.#wiped) throw new InvalidKeyError('this identity was wiped');
   }
 }

@@ -1,23 +1,22 @@
 import { getDefaultCryptoProvider, type CryptoProvider, type X25519KeyPair } from '../crypto/index.js';
 import { concatBytes, copyBytes, type Bytes } from '../encoding.js';
-import {
-  InvalidKeyError,
-  RatchetStateError,
-  ReplayedMessageError,
-  TooManySkippedMessagesError,
-} from '../errors.js';
+import { InvalidKeyError, InvalidMessageError, RatchetStateError } from '../errors.js';
+import { Redacted, type Described } from '../redacted.js';
 import { EncryptedMessage, encodeHeaderInto } from '../wire/encrypted-message.js';
-import { HEADER_LENGTH, NONCE_LENGTH } from '../wire/limits.js';
+import { HEADER_LENGTH, LIMITS, NONCE_LENGTH, TAG_LENGTH } from '../wire/limits.js';
 import { kdfChain, kdfRoot } from './kdf.js';
-import { RatchetState, skippedKeyId } from './state.js';
+import { ReceiveDraft } from './receive-draft.js';
+import { MAX_SKIP_LIMIT, MAX_SKIPPED_KEYS_LIMIT, RatchetState, skippedKeyId } from './state.js';
 
 const EMPTY = new Uint8Array(0);
+/** The largest plaintext whose message the parsers accept: nonce and tag share `maxCiphertextBytes`. */
+const MAX_PLAINTEXT_BYTES = LIMITS.maxCiphertextBytes - NONCE_LENGTH - TAG_LENGTH;
 
 export interface RatchetOptions {
   crypto?: CryptoProvider;
-  /** Most message keys one message may make us skip (default 100). Stored in the state. */
+  /** Most message keys one message may make us skip (default 100, at most 100,000). Stored in the state. */
   maxSkip?: number;
-  /** Most skipped keys kept in total; the oldest are dropped first (default 2000). Stored in the state. */
+  /** Most skipped keys kept in total; the oldest are dropped first (default 2000, at most 1,000,000). Stored in the state. */
   maxSkippedKeys?: number;
 }
 
@@ -27,17 +26,31 @@ function checkKey(bytes: Uint8Array, what: string): void {
   if (!(bytes instanceof Uint8Array) || bytes.length !== 32) throw new InvalidKeyError(`${what} must be 32 bytes`);
 }
 
+/** The bounds `RatchetState.fromDict` applies, so that no option makes a state it would refuse. */
+function checkOptions(options: RatchetOptions): void {
+  for (const [name, max] of [['maxSkip', MAX_SKIP_LIMIT], ['maxSkippedKeys', MAX_SKIPPED_KEYS_LIMIT]] as const) {
+    const value = options[name];
+    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > max)) {
+      throw new RangeError(`${name} must be an integer from 0 to ${max}`);
+    }
+  }
+}
+
 /**
  * The Double Ratchet (AgentMesh v1 constants). Decryption works on a draft and commits only once
- * the AEAD tag verifies, so a failed call of any kind leaves the state exactly as it was.
- * Calls on one instance run one at a time, in call order.
+ * the AEAD tag verifies, and encryption checks its input before the chain moves, so a failed call
+ * of any kind leaves the state exactly as it was. Calls on one instance run one at a time, in
+ * call order.
  */
-export class DoubleRatchet {
+export class DoubleRatchet extends Redacted {
   readonly state: RatchetState;
   readonly #crypto: CryptoProvider;
   #tail: Promise<unknown> = Promise.resolve();
+  #wiped = false;
 
   constructor(state: RatchetState, options: RatchetOptions = {}) {
+    checkOptions(options);
+    super('DoubleRatchet');
     this.state = state;
     this.#crypto = options.crypto ?? getDefaultCryptoProvider();
     if (options.maxSkip !== undefined) state.maxSkip = options.maxSkip;
@@ -55,17 +68,19 @@ export class DoubleRatchet {
   ): Promise<DoubleRatchet> {
     checkKey(params.sharedSecret, 'shared secret');
     checkKey(params.remoteDhPublic, 'remote ratchet key');
+    // Before a key pair is drawn, so that a bad option leaves nothing behind.
+    checkOptions(options);
     const crypto = options.crypto ?? getDefaultCryptoProvider();
     const pair = await crypto.x25519GenerateKeyPair();
     const dh = await crypto.x25519(pair.privateKey, params.remoteDhPublic);
-    const [rootKey, chainKeySend] = await kdfRoot(crypto, params.sharedSecret, dh);
+    const [rootKey, chainKey] = await kdfRoot(crypto, params.sharedSecret, dh);
     dh.fill(0);
     const state = new RatchetState({
       dhSelfPrivate: pair.privateKey,
       dhSelfPublic: pair.publicKey,
-      dhRemotePublic: copyBytes(params.remoteDhPublic),
       rootKey,
-      chainKeySend,
+      sending: { kind: 'active', chainKey, messageNumber: 0 },
+      receiving: { kind: 'remote-key', remoteKey: copyBytes(params.remoteDhPublic) },
     });
     return new DoubleRatchet(state, { ...options, crypto });
   }
@@ -98,9 +113,20 @@ export class DoubleRatchet {
     return this.#exclusive(() => this.#decrypt(message, associatedData));
   }
 
-  /** Zeroes every key byte of the state. The ratchet is unusable afterwards. */
+  /**
+   * Zeroes every key byte of the state, the private key through the provider (which also drops
+   * the key object a native backend imported for it). The ratchet refuses any use afterwards.
+   */
   wipe(): Promise<void> {
-    return this.#exclusive(async () => this.state.wipe());
+    return this.#exclusive(async () => {
+      this.#wiped = true;
+      this.state.wipe(this.#crypto);
+    });
+  }
+
+  /** Counters and public-key ids only (what `String()`, `util.inspect` and `JSON.stringify` print). */
+  describe(): Described {
+    return { ...this.state.describe(), wiped: this.#wiped };
   }
 
   #exclusive<T>(task: () => Promise<T>): Promise<T> {
@@ -110,131 +136,71 @@ export class DoubleRatchet {
   }
 
   async #encrypt(plaintext: Uint8Array, associatedData: Uint8Array): Promise<EncryptedMessage> {
+    if (this.#wiped) throw new RatchetStateError('this ratchet was wiped');
     const s = this.state;
-    if (!s.chainKeySend) throw new RatchetStateError('no sending chain yet: the responder sends only after it has received');
-    if (s.sendMessageNumber >= 0xffffffff) throw new RatchetStateError('sending chain exhausted');
-    const header = { dhPublicKey: s.dhSelfPublic, previousChainLength: s.previousSendChainLength, messageNumber: s.sendMessageNumber };
-    const chain = kdfChain(this.#crypto, s.chainKeySend);
+    const sending = s.sending;
+    if (sending.kind === 'none') throw new RatchetStateError('no sending chain yet: the responder sends only after it has received');
+    if (sending.messageNumber >= 0xffffffff) throw new RatchetStateError('sending chain exhausted');
+    // Before the chain moves: a send that fails must not burn a message key.
+    if (plaintext.length > MAX_PLAINTEXT_BYTES) {
+      throw new InvalidMessageError(`plaintext larger than ${MAX_PLAINTEXT_BYTES} bytes (got ${plaintext.length})`);
+    }
+    const header = { dhPublicKey: s.dhSelfPublic, previousChainLength: s.previousSendChainLength, messageNumber: sending.messageNumber };
+    const chain = kdfChain(this.#crypto, sending.chainKey);
     const [messageKey, nextChainKey] = chain instanceof Promise ? await chain : chain;
-    const nonce = this.#crypto.randomBytes(NONCE_LENGTH);
-    const aad = new Uint8Array(associatedData.length + HEADER_LENGTH);
-    aad.set(associatedData, 0);
-    encodeHeaderInto(aad, associatedData.length, header);
-    const sealed = this.#crypto.aeadSeal(messageKey, nonce, plaintext, aad);
-    messageKey.fill(0);
-    s.chainKeySend.fill(0);
-    s.chainKeySend = nextChainKey;
-    s.sendMessageNumber += 1;
-    return new EncryptedMessage({ ...header, dhPublicKey: copyBytes(header.dhPublicKey) }, concatBytes(nonce, sealed));
+    let message: EncryptedMessage;
+    try {
+      const nonce = this.#crypto.randomBytes(NONCE_LENGTH);
+      const aad = new Uint8Array(associatedData.length + HEADER_LENGTH);
+      aad.set(associatedData, 0);
+      encodeHeaderInto(aad, associatedData.length, header);
+      const sealed = this.#crypto.aeadSeal(messageKey, nonce, plaintext, aad);
+      message = new EncryptedMessage({ ...header, dhPublicKey: copyBytes(header.dhPublicKey) }, concatBytes(nonce, sealed));
+    } catch (error) {
+      nextChainKey.fill(0);
+      throw error;
+    } finally {
+      messageKey.fill(0);
+    }
+    sending.chainKey.fill(0);
+    s.sending = { kind: 'active', chainKey: nextChainKey, messageNumber: sending.messageNumber + 1 };
+    return message;
   }
 
   async #decrypt(message: EncryptedMessage, associatedData: Uint8Array): Promise<Bytes> {
     if (!(message instanceof EncryptedMessage)) throw new TypeError('decrypt expects an EncryptedMessage');
+    if (this.#wiped) throw new RatchetStateError('this ratchet was wiped');
     const crypto = this.#crypto;
     const s = this.state;
-    const { dhPublicKey, previousChainLength, messageNumber } = message.header;
     const aad = message.authenticatedData(associatedData);
     const nonce = message.ciphertext.subarray(0, NONCE_LENGTH);
     const sealed = message.ciphertext.subarray(NONCE_LENGTH);
 
-    // The id is a hex string: build it only when there are skipped keys to look up.
-    const cachedId = s.skippedKeys.size > 0 ? skippedKeyId(dhPublicKey, messageNumber) : '';
-    const cached = s.skippedKeys.size > 0 ? s.skippedKeys.get(cachedId) : undefined;
-    if (cached) {
-      const plaintext = crypto.aeadOpen(cached, nonce, sealed, aad);
-      s.skippedKeys.delete(cachedId);
-      cached.fill(0);
-      return plaintext;
+    // A key kept for a skipped message opens it once and is dropped. The id is a hex string:
+    // build it only when there are skipped keys to look up.
+    if (s.skippedKeys.size > 0) {
+      const id = skippedKeyId(message.header.dhPublicKey, message.header.messageNumber);
+      const cached = s.skippedKeys.get(id);
+      if (cached) {
+        const plaintext = crypto.aeadOpen(cached, nonce, sealed, aad);
+        s.skippedKeys.delete(id);
+        cached.fill(0);
+        return plaintext;
+      }
     }
 
-    const sameChain = s.dhRemotePublic !== null && crypto.constantTimeEqual(dhPublicKey, s.dhRemotePublic);
-    if (sameChain && messageNumber < s.recvMessageNumber) {
-      throw new ReplayedMessageError(`message ${messageNumber} of this chain was already received (or its key was discarded)`);
-    }
-
-    // Draft state: nothing below touches `s` until the AEAD tag has verified.
-    const created: Bytes[] = [];
-    const track = <T extends Bytes>(b: T): T => (created.push(b), b);
-    let remote = s.dhRemotePublic;
-    let rootKey = s.rootKey;
-    let chainRecv = s.chainKeyRecv;
-    let chainSend = s.chainKeySend;
-    let recvN = s.recvMessageNumber;
-    let sendN = s.sendMessageNumber;
-    let prevN = s.previousSendChainLength;
-    let selfPair: X25519KeyPair = { privateKey: s.dhSelfPrivate, publicKey: s.dhSelfPublic };
-    const newSkipped: [string, Bytes][] = [];
-
-    const skipUntil = async (until: number): Promise<void> => {
-      if (chainRecv === null) return;
-      if (until - recvN > s.maxSkip) {
-        throw new TooManySkippedMessagesError(`too many skipped messages (${until - recvN} > ${s.maxSkip})`);
-      }
-      while (recvN < until) {
-        const step = kdfChain(crypto, chainRecv);
-        const [mk, next] = step instanceof Promise ? await step : step;
-        newSkipped.push([skippedKeyId(remote!, recvN), track(mk)]);
-        chainRecv = track(next);
-        recvN += 1;
-      }
-    };
-
+    // Draft → open → commit: nothing touches `s` until the AEAD tag has verified.
+    const draft = new ReceiveDraft(s, crypto);
     let plaintext: Bytes;
     try {
-      if (!sameChain) {
-        await skipUntil(previousChainLength);
-        prevN = sendN;
-        sendN = 0;
-        recvN = 0;
-        remote = copyBytes(dhPublicKey);
-        const dhRecv = track(await crypto.x25519(selfPair.privateKey, remote));
-        [rootKey, chainRecv] = (await kdfRoot(crypto, rootKey, dhRecv)).map(track) as [Bytes, Bytes];
-      }
-      // skipUntil does nothing unless there is something to skip; spare the call (a Promise) then.
-      if (chainRecv !== null && recvN < messageNumber) await skipUntil(messageNumber);
-      const step = kdfChain(crypto, chainRecv!);
-      const [messageKey, next] = step instanceof Promise ? await step : step;
-      track(messageKey);
-      chainRecv = track(next);
-      recvN += 1;
+      const messageKey = await draft.messageKey(message.header);
       plaintext = crypto.aeadOpen(messageKey, nonce, sealed, aad);
-      if (!sameChain) {
-        // Our next ratchet pair only once the message is authentic: a forgery draws no randomness,
-        // so it cannot change which keys this ratchet generates later.
-        const pair = await crypto.x25519GenerateKeyPair();
-        track(pair.privateKey);
-        selfPair = pair;
-        const dhSend = track(await crypto.x25519(pair.privateKey, remote!));
-        [rootKey, chainSend] = (await kdfRoot(crypto, rootKey, dhSend)).map(track) as [Bytes, Bytes];
-      }
+      await draft.ratchetSending();
     } catch (error) {
-      for (const b of created) b.fill(0);
+      draft.discard();
       throw error;
     }
-
-    // Commit. Zero what the new state no longer holds, and the draft's intermediates.
-    const kept: (Bytes | null)[] = [rootKey, chainRecv, chainSend, selfPair.privateKey];
-    for (const [, k] of newSkipped) kept.push(k);
-    const keep = kept.length > 16 ? new Set(kept) : kept;
-    const isKept = (b: Bytes | null) => (keep instanceof Set ? keep.has(b) : keep.includes(b));
-    // zeroize also lets a native backend drop the key object it cached for a replaced private key.
-    for (const old of [s.rootKey, s.chainKeyRecv, s.chainKeySend, s.dhSelfPrivate]) if (old && !isKept(old)) crypto.zeroize(old);
-    for (const b of created) if (!isKept(b)) b.fill(0);
-    s.dhRemotePublic = remote;
-    s.rootKey = rootKey;
-    s.chainKeyRecv = chainRecv;
-    s.chainKeySend = chainSend;
-    s.recvMessageNumber = recvN;
-    s.sendMessageNumber = sendN;
-    s.previousSendChainLength = prevN;
-    s.dhSelfPrivate = selfPair.privateKey;
-    s.dhSelfPublic = selfPair.publicKey;
-    for (const [id, key] of newSkipped) s.skippedKeys.set(id, key);
-    for (const [id, key] of s.skippedKeys) {
-      if (s.skippedKeys.size <= s.maxSkippedKeys) break;
-      key.fill(0);
-      s.skippedKeys.delete(id);
-    }
+    draft.commit();
     return plaintext;
   }
 }

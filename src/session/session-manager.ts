@@ -197,7 +197,7 @@ export class SessionManager {
         secret.fill(0);
       }
     } catch (error) {
-      identity?.destroy();
+      identity?.wipe();
       throw error;
     } finally {
       wipeRecord(stored);
@@ -425,7 +425,7 @@ export class SessionManager {
     this.preKeys.close();
     // Through the provider: X3DH may have imported the identity key into a native backend.
     this.#crypto.zeroize(this.#identityKey.privateKey);
-    this.#identity.destroy();
+    this.#identity.wipe();
   }
 
   // ── internals ───────────────────────────────────────────────────────────────────────────────

@@ -2,15 +2,10 @@ import { getDefaultCryptoProvider, type CryptoProvider, type X25519KeyPair } fro
 import { copyBytes, type Bytes } from '../encoding.js';
 import { InvalidKeyError, PreKeyNotFoundError } from '../errors.js';
 import { MAX_ONE_TIME_PRE_KEYS_PER_CALL, SIGNED_PRE_KEY_RETENTION_MS } from '../prekeys/policy.js';
+import { publicKeyId, Redacted, type Described } from '../redacted.js';
 import { initiate, respond } from './agreement.js';
 import type { PreKeyBundle } from './bundle.js';
 import { encodePreKeySet, parsePreKeySet, type OneTimePreKey, type PreKeySetJson, type SignedPreKey } from './prekey-set.js';
-
-/**
- * The tutorial's in-memory X3DH key holder: the X25519 form of an Ed25519 identity, signed pre-keys
- * (current and retained after rotation) and one-time pre-keys. The agreement itself is the pure
- * functions of `agreement.ts`; store-backed agents keep their pre-keys in `src/prekeys` instead.
- */
 
 export type { OneTimePreKey, SignedPreKey } from './prekey-set.js';
 export { PRE_KEY_IMPORT_LIMITS, type OneTimePreKeyJson, type PreKeySetJson, type SignedPreKeyJson } from './prekey-set.js';
@@ -42,11 +37,13 @@ export interface KeyManagerOptions {
   now?: () => number;
 }
 
-function wipePair(pair: X25519KeyPair): void {
-  pair.privateKey.fill(0);
-}
 
-export class X3DHKeyManager {
+/**
+ * The tutorial's in-memory X3DH key holder: the X25519 form of an Ed25519 identity, signed pre-keys
+ * (current and retained after rotation) and one-time pre-keys. The agreement itself is the pure
+ * functions of `agreement.ts`; store-backed agents keep their pre-keys in `src/prekeys` instead.
+ */
+export class X3DHKeyManager extends Redacted {
   readonly identityKey: X25519KeyPair;
   readonly identityKeyEd: Bytes;
   readonly crypto: CryptoProvider;
@@ -61,6 +58,7 @@ export class X3DHKeyManager {
   #nextOneTimePreKeyId = 0;
 
   private constructor(seed: Bytes, edPublic: Bytes, identityKey: X25519KeyPair, options: KeyManagerOptions, crypto: CryptoProvider) {
+    super('X3DHKeyManager');
     this.#seed = seed;
     this.identityKeyEd = edPublic;
     this.identityKey = identityKey;
@@ -95,7 +93,7 @@ export class X3DHKeyManager {
     try {
       await manager.importPreKeys(preKeys);
     } catch (error) {
-      manager.destroy();
+      manager.wipe();
       throw error;
     }
     return manager;
@@ -130,7 +128,7 @@ export class X3DHKeyManager {
         }
       }
     } catch (error) {
-      for (const k of all) wipePair(k.keyPair);
+      for (const k of all) this.#wipePair(k.keyPair);
       throw error;
     }
     // Validated: swap in synchronously, then zero what was replaced.
@@ -145,7 +143,7 @@ export class X3DHKeyManager {
     for (const k of parsed.oneTime) this.#oneTimePreKeys.set(k.keyId, k);
     this.#nextSignedPreKeyId = parsed.nextSignedPreKeyId;
     this.#nextOneTimePreKeyId = parsed.nextOneTimePreKeyId;
-    for (const k of old) if (k) wipePair(k.keyPair);
+    for (const k of old) if (k) this.#wipePair(k.keyPair);
     this.#pruneRetired();
   }
 
@@ -165,6 +163,16 @@ export class X3DHKeyManager {
 
   get oneTimePreKeyCount(): number {
     return this.#oneTimePreKeys.size;
+  }
+
+  /** Key ids and counts only (what `String()`, `util.inspect` and `JSON.stringify` print). */
+  describe(): Described {
+    return {
+      identityKey: publicKeyId(this.identityKey.publicKey),
+      signedPreKeyId: this.#signedPreKey?.keyId ?? null,
+      retainedSignedPreKeys: this.#retired.length,
+      oneTimePreKeys: this.#oneTimePreKeys.size,
+    };
   }
 
   /** Makes a new signed pre-key current; the previous one is retained for the retention window. */
@@ -270,7 +278,7 @@ export class X3DHKeyManager {
         made.push(alternative.sharedSecret);
         alternatives.push({ sharedSecret: alternative.sharedSecret, signedPreKey: spk });
       }
-      if (otk) wipePair(otk.keyPair);
+      if (otk) this.#wipePair(otk.keyPair);
       return {
         sharedSecret,
         ephemeralPublicKey: copyBytes(ephemeralPublicKey),
@@ -287,22 +295,29 @@ export class X3DHKeyManager {
     }
   }
 
-  /** Zeroes every private key this manager holds. */
-  destroy(): void {
-    this.#seed.fill(0);
-    this.identityKey.privateKey.fill(0);
-    if (this.#signedPreKey) wipePair(this.#signedPreKey.keyPair);
-    for (const r of this.#retired) wipePair(r.key.keyPair);
-    for (const k of this.#oneTimePreKeys.values()) wipePair(k.keyPair);
+  /**
+   * Zeroes every private key this manager holds, through the provider so that a native backend's
+   * imported copies go too. The manager is unusable afterwards.
+   */
+  wipe(): void {
+    this.crypto.zeroize(this.#seed);
+    this.crypto.zeroize(this.identityKey.privateKey);
+    if (this.#signedPreKey) this.#wipePair(this.#signedPreKey.keyPair);
+    for (const r of this.#retired) this.#wipePair(r.key.keyPair);
+    for (const k of this.#oneTimePreKeys.values()) this.#wipePair(k.keyPair);
     this.#oneTimePreKeys.clear();
     this.#retired = [];
+  }
+
+  #wipePair(pair: X25519KeyPair): void {
+    this.crypto.zeroize(pair.privateKey);
   }
 
   #pruneRetired(): void {
     const cutoff = this.#now() - this.#retentionMs;
     this.#retired = this.#retired.filter((r) => {
       if (r.retiredAt >= cutoff) return true;
-      wipePair(r.key.keyPair);
+      this.#wipePair(r.key.keyPair);
       return false;
     });
   }

@@ -25,7 +25,7 @@ export class AgentHost extends DurableObject {
       }
       const identity = await AgentIdentity.generate();
       this.#manager = await SessionManager.open({ store, identity });
-      identity.destroy();
+      identity.wipe();
       await this.#manager.preKeys.rotateSignedPreKey();
       await this.#manager.preKeys.generateOneTimePreKeys(5);
     });
