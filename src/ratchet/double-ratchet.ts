@@ -21,6 +21,12 @@ export interface RatchetOptions {
   maxSkippedKeys?: number;
 }
 
+/**
+ * Looks at an authenticated plaintext before the ratchet commits it; throwing refuses the message
+ * and leaves the state as it was (the plaintext is zeroed). Runs synchronously, inside the lock.
+ */
+export type PlaintextCheck = (plaintext: Bytes) => void;
+
 type KeyPairInput = X25519KeyPair | readonly [privateKey: Uint8Array, publicKey: Uint8Array];
 
 function checkKey(bytes: Uint8Array, what: string): void {
@@ -94,8 +100,9 @@ export class DoubleRatchet {
     return this.#exclusive(() => this.#encrypt(plaintext, associatedData));
   }
 
-  decrypt(message: EncryptedMessage, associatedData: Uint8Array = EMPTY): Promise<Bytes> {
-    return this.#exclusive(() => this.#decrypt(message, associatedData));
+  /** With `check`, an authentic message the check refuses changes nothing either (see `PlaintextCheck`). */
+  decrypt(message: EncryptedMessage, associatedData: Uint8Array = EMPTY, check?: PlaintextCheck): Promise<Bytes> {
+    return this.#exclusive(() => this.#decrypt(message, associatedData, check));
   }
 
   /** Zeroes every key byte of the state. The ratchet is unusable afterwards. */
@@ -128,7 +135,7 @@ export class DoubleRatchet {
     return new EncryptedMessage({ ...header, dhPublicKey: copyBytes(header.dhPublicKey) }, concatBytes(nonce, sealed));
   }
 
-  async #decrypt(message: EncryptedMessage, associatedData: Uint8Array): Promise<Bytes> {
+  async #decrypt(message: EncryptedMessage, associatedData: Uint8Array, check: PlaintextCheck | undefined): Promise<Bytes> {
     if (!(message instanceof EncryptedMessage)) throw new TypeError('decrypt expects an EncryptedMessage');
     const crypto = this.#crypto;
     const s = this.state;
@@ -142,6 +149,7 @@ export class DoubleRatchet {
     const cached = s.skippedKeys.size > 0 ? s.skippedKeys.get(cachedId) : undefined;
     if (cached) {
       const plaintext = crypto.aeadOpen(cached, nonce, sealed, aad);
+      if (check) checkOrZero(check, plaintext);
       s.skippedKeys.delete(cachedId);
       cached.fill(0);
       return plaintext;
@@ -198,6 +206,8 @@ export class DoubleRatchet {
       chainRecv = track(next);
       recvN += 1;
       plaintext = crypto.aeadOpen(messageKey, nonce, sealed, aad);
+      // Before the next key pair is drawn, like a forgery: a refused message leaves no trace.
+      if (check) checkOrZero(check, plaintext);
       if (!sameChain) {
         // Our next ratchet pair only once the message is authentic: a forgery draws no randomness,
         // so it cannot change which keys this ratchet generates later.
@@ -236,5 +246,14 @@ export class DoubleRatchet {
       s.skippedKeys.delete(id);
     }
     return plaintext;
+  }
+}
+
+function checkOrZero(check: PlaintextCheck, plaintext: Bytes): void {
+  try {
+    check(plaintext);
+  } catch (error) {
+    plaintext.fill(0);
+    throw error;
   }
 }
