@@ -418,7 +418,7 @@ describe('v1 bytes: a channel without the envelope sends exactly what AgentMesh 
     }
     expect(toHex(sealEnvelope('ab', utf8('c')))).toBe('010002616263');
     expect(() => sealEnvelope('é'.repeat(600), new Uint8Array(0))).toThrow(InvalidMessageError);
-    for (const bad of [[], [1, 0], [2, 0, 0], [1, 0, 2, 0x61], [1, 0x04, 0x01, ...new Array(1025).fill(0x61)], [1, 0, 1, 0xc3]]) {
+    for (const bad of [[], [1, 0], [2, 0, 0], [1, 0, 2, 0x61], [1, 0x04, 0x01, ...new Array(1025).fill(0x61)], [1, 0, 1, 0xc3], [1, 0, 4, 0xef, 0xbb, 0xbf, 0x61]]) {
       expect(() => openEnvelope(new Uint8Array(bad)), JSON.stringify(bad.slice(0, 4))).toThrow(InvalidMessageError);
     }
   });

@@ -59,5 +59,7 @@ export function openEnvelope(plaintext: Uint8Array): OpenedEnvelope {
   } catch (cause) {
     throw new InvalidMessageError('invalid action envelope: the action is not UTF-8', { cause });
   }
+  // The decoder drops a leading byte-order mark: one action, one encoding.
+  if (utf8(action).length !== n) throw new InvalidMessageError('invalid action envelope: the action starts with a byte-order mark');
   return { action, bodyOffset: HEAD_BYTES + n };
 }
