@@ -221,6 +221,27 @@ describe('KNOCK allowed_actions: the granting side checks every message it recei
     });
     expect(bob2.snapshot()).toEqual(before);
   });
+
+  it('concurrent deliveries and sends cannot carry the channel past max_messages', async () => {
+    const { a, b, alice, bob } = await bridgePair({ bob: { knockPolicy: () => ({ accept: true, conditions: { maxMessages: 2 } }) } });
+    await alice.knock(b.did, intent);
+    const bundle = await bob.publishPrekeyBundle();
+    await alice.verifyPeer(b.did);
+    const [plain, est] = await SecureChannel.createSender(a.keyManager, bundle, utf8(`${a.did}|${b.did}`));
+    const bobChannel = await bob.acceptSecureChannel(a.did, est);
+    const messages: EncryptedMessage[] = [];
+    for (let i = 0; i < 5; i++) messages.push(await plain.send(sealEnvelope('reports.read', utf8(`m${i}`))));
+    const received = await Promise.allSettled(messages.map((m) => bobChannel.receive(m)));
+    expect(received.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected', 'rejected']);
+    expect(bobChannel.messageCount).toBe(2);
+
+    const other = await bridgePair({ bob: { knockPolicy: () => ({ accept: true, conditions: { maxMessages: 2 } }) } });
+    await other.alice.knock(other.b.did, intent);
+    const channel = await other.alice.openSecureChannel(other.b.did, await other.bob.publishPrekeyBundle());
+    const sent = await Promise.allSettled([1, 2, 3, 4].map(() => channel.send(utf8('x'), { intent: 'reports.read' })));
+    expect(sent.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected']);
+    expect(channel.messageCount).toBe(2);
+  });
 });
 
 describe('action envelope negotiation', () => {

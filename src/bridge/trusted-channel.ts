@@ -57,11 +57,14 @@ export class TrustedChannel {
   readonly createdAt: number;
   readonly #channel: SecureChannel;
   readonly #guard: ConditionGuard | null;
-  readonly #envelope: boolean;
+  /** The guard, when messages carry the action envelope (both sides agreed to it in the KNOCK exchange). */
+  readonly #envelopeGuard: ConditionGuard | null;
   readonly #hooks: GovernanceHooks;
   readonly #crypto: CryptoProvider;
   readonly #now: Clock;
   #sent = 0;
+  /** Sends and receives run one at a time, so a condition checked before one holds when it commits. */
+  #tail: Promise<unknown> = Promise.resolve();
 
   constructor(init: TrustedChannelInit) {
     this.#channel = init.channel;
@@ -71,7 +74,7 @@ export class TrustedChannel {
     this.createdAt = init.createdAt;
     this.#guard = init.guard;
     if (init.actionEnvelope && !init.guard) throw new TypeError('the action envelope goes with a KNOCK grant: pass its guard');
-    this.#envelope = init.actionEnvelope === true;
+    this.#envelopeGuard = init.actionEnvelope === true ? init.guard : null;
     this.#hooks = init.hooks;
     this.#crypto = init.crypto;
     this.#now = init.now;
@@ -84,7 +87,7 @@ export class TrustedChannel {
 
   /** Messages carry their action in the action envelope, checked on receive. */
   get actionEnvelope(): boolean {
-    return this.#envelope;
+    return this.#envelopeGuard !== null;
   }
 
   get isClosed(): boolean {
@@ -99,7 +102,16 @@ export class TrustedChannel {
     return this.#channel.snapshot();
   }
 
-  async send(plaintext: Uint8Array, options: SendOptions = {}): Promise<EncryptedMessage> {
+  /**
+   * Checks the KNOCK's conditions, asks the pre-send policy, audits, then encrypts (inside the action
+   * envelope when the channel carries it). Sends and receives are serialized: concurrent calls cannot
+   * all pass the `max_messages` check before any of them is counted.
+   */
+  send(plaintext: Uint8Array, options: SendOptions = {}): Promise<EncryptedMessage> {
+    return this.#exclusive(() => this.#send(plaintext, options));
+  }
+
+  async #send(plaintext: Uint8Array, options: SendOptions): Promise<EncryptedMessage> {
     const messageId = options.messageId ?? randomUuid(this.#crypto);
     const intent = options.intent ?? null;
     const audit = (decision: PolicyDecision, reason?: string) => this.#audit('send', messageId, decision, reason);
@@ -108,7 +120,7 @@ export class TrustedChannel {
       if (!(plaintext instanceof Uint8Array)) throw new InvalidMessageError('a plaintext must be a Uint8Array');
       if (intent !== null && (typeof intent !== 'string' || intent.length > 128)) throw new InvalidMessageError('an intent is a string of at most 128 characters');
       this.#preflight('send', intent ?? undefined);
-      if (this.#envelope) sealed = sealEnvelope(intent, plaintext);
+      if (this.#envelopeGuard) sealed = sealEnvelope(intent, plaintext);
     } catch (error) {
       await audit(error instanceof ChannelConditionError ? 'deny' : 'error', codeOf(error));
       throw error;
@@ -158,15 +170,19 @@ export class TrustedChannel {
    * message count stay as they were, and the next allowed message decrypts. A message the policy
    * refuses has advanced the ratchet (it authenticated); its plaintext is zeroed, never returned.
    */
-  async receiveWithIntent(message: EncryptedMessage | Uint8Array, options: ReceiveOptions = {}): Promise<ReceivedMessage> {
+  receiveWithIntent(message: EncryptedMessage | Uint8Array, options: ReceiveOptions = {}): Promise<ReceivedMessage> {
+    return this.#exclusive(() => this.#receive(message, options));
+  }
+
+  async #receive(message: EncryptedMessage | Uint8Array, options: ReceiveOptions): Promise<ReceivedMessage> {
     const messageId = options.messageId ?? this.#hashId(message);
     const audit = (decision: PolicyDecision, reason?: string) => this.#audit('receive', messageId, decision, reason);
     let plaintext: Bytes;
     let intent: string | null = null;
     try {
       this.#preflight('receive');
-      if (this.#envelope) {
-        const guard = this.#guard!;
+      const guard = this.#envelopeGuard;
+      if (guard) {
         const opened = await this.#channel.receive(message, (p) => guard.checkAction(openEnvelope(p).action, 'receive'));
         const { action, bodyOffset } = openEnvelope(opened);
         intent = action;
@@ -203,6 +219,12 @@ export class TrustedChannel {
       plaintext.fill(0);
       throw error;
     }
+  }
+
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(task, task);
+    this.#tail = run.catch(() => undefined);
+    return run;
   }
 
   /** Zeroes every key of the channel. */
