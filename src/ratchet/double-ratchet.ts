@@ -35,7 +35,8 @@ function checkKey(bytes: Uint8Array, what: string): void {
 
 /**
  * The Double Ratchet (AgentMesh v1 constants). Decryption works on a draft and commits only once
- * the AEAD tag verifies, so a failed call of any kind leaves the state exactly as it was.
+ * the AEAD tag verifies (and the caller's `PlaintextCheck`, if any, passes), so a failed call of
+ * any kind leaves the state exactly as it was.
  * Calls on one instance run one at a time, in call order.
  */
 export class DoubleRatchet {

@@ -101,7 +101,7 @@ export class ActionNotAllowedError extends ChannelConditionError {
   constructor(direction: 'send' | 'receive', action: string | null, allowedActions: readonly string[]) {
     const allowed = Array.isArray(allowedActions) ? [...allowedActions] : [];
     const named = action === null ? 'a message naming no action' : `action ${JSON.stringify(String(action).slice(0, 256))}`;
-    super('allowed_actions', `${named} is not among the ${allowed.length} actions the KNOCK allowed`, { code: 'action_not_allowed' });
+    super('allowed_actions', `${named} is not in the KNOCK's allowed_actions (${allowed.length} listed)`, { code: 'action_not_allowed' });
     this.direction = direction;
     this.action = action;
     this.allowedActions = allowed;
