@@ -12,6 +12,7 @@ import { decodeEstablishment, encodeEstablishment } from '../src/channel/establi
 import { SecureChannel } from '../src/channel/secure-channel.js';
 import { createCryptoProvider, type CryptoProvider } from '../src/crypto/index.js';
 import { toBase64Url, utf8 } from '../src/encoding.js';
+import { openEnvelope, sealEnvelope } from '../src/wire/action-envelope.js';
 import {
   AgentMeshError,
   InvalidBundleError,
@@ -274,6 +275,19 @@ export async function buildTargets(): Promise<ParserTarget[]> {
         const given = input as Uint8Array;
         if (again.length !== given.length || again.some((b, i) => b !== given[i])) throw new Error('deserialize then serialize does not give the input back');
         return m;
+      },
+    },
+    {
+      name: 'action-envelope',
+      accepts: ['bytes'],
+      samples: [sealEnvelope('reports.read', utf8('body')), sealEnvelope(null, new Uint8Array(0)), sealEnvelope('报告.读取', rng.bytes(64))],
+      errors: [InvalidMessageError],
+      parse(input) {
+        const given = input as Uint8Array;
+        const { action, bodyOffset } = openEnvelope(given);
+        const again = sealEnvelope(action, given.subarray(bodyOffset));
+        if (again.length !== given.length || again.some((b, i) => b !== given[i])) throw new Error('open then seal does not give the envelope back');
+        return action;
       },
     },
     {

@@ -75,7 +75,7 @@ describe('governance: post-receive policy', () => {
     const error = await bobChannel.receive(await channel.send(utf8('forbidden'))).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PolicyDeniedError);
     expect((error as PolicyDeniedError).direction).toBe('receive');
-    expect(seen[0]).toEqual({ action: 'agentmesh.receive', sender: a.did, recipient: b.did, content_hash: toHex(sha256(utf8('fine'))) });
+    expect(seen[0]).toEqual({ action: 'agentmesh.receive', sender: a.did, recipient: b.did, intent: null, content_hash: toHex(sha256(utf8('fine'))) });
     // The refused plaintext was zeroed, not just withheld.
     const receive = vi.spyOn(SecureChannel.prototype, 'receive');
     await bobChannel.receive(await channel.send(utf8('forbidden'))).catch(() => undefined);

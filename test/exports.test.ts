@@ -8,7 +8,7 @@ import * as protocol from '../src/protocol.js';
 
 /** `agentmesh-e2e`: the application API. */
 const ROOT = [
-  'AgentClosedError', 'AgentIdentity', 'AgentMeshError', 'AuthenticationError', 'CRYPTO_PRESETS',
+  'ActionNotAllowedError', 'AgentClosedError', 'AgentIdentity', 'AgentMeshError', 'AuthenticationError', 'CRYPTO_PRESETS',
   'ChannelClosedError', 'ChannelConditionError', 'CompositeTrustProvider', 'CorruptRecordError',
   'DEFAULT_MAX_SKIP', 'DEFAULT_MAX_SKIPPED_KEYS', 'DID_PREFIX', 'DoubleRatchet',
   'DurableObjectAgentStore', 'EncryptedMessage', 'EncryptedTrustBridge', 'HttpPreKeyStore',

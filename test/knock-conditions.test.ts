@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SecureChannel } from '../src/channel/secure-channel.js';
 import { fromUtf8, utf8 } from '../src/encoding.js';
+import { sealEnvelope } from '../src/wire/action-envelope.js';
 import type { AuditEvent } from '../src/bridge/index.js';
 import { ChannelConditionError, ConditionGuard, TrustConfigError, TrustError, type KnockIntent } from '../src/trust/index.js';
 import { bridgePair, fakeClock } from './helpers/trust-agents.js';
@@ -47,12 +48,13 @@ describe('KNOCK conditions on the channel', () => {
     const { a, b, alice, bob } = await underKnock({ maxMessages: 2 });
     const bundle = await bob.publishPrekeyBundle();
     await alice.verifyPeer(b.did);
-    // A sender ignoring the conditions: a plain channel with the same associated data.
+    // A sender ignoring the conditions: a plain channel with the same associated data, enveloping by hand.
     const [plain, establishment] = await SecureChannel.createSender(a.keyManager, bundle, utf8(`${a.did}|${b.did}`));
+    const send = (text: string) => plain.send(sealEnvelope('reports.read', utf8(text)));
     const bobChannel = await bob.acceptSecureChannel(a.did, establishment);
-    expect(fromUtf8(await bobChannel.receive(await plain.send(utf8('one'))))).toBe('one');
-    expect(fromUtf8(await bobChannel.receive(await plain.send(utf8('two'))))).toBe('two');
-    expect(await conditionOf(bobChannel.receive(await plain.send(utf8('three'))))).toBe('max_messages');
+    expect(fromUtf8(await bobChannel.receive(await send('one')))).toBe('one');
+    expect(fromUtf8(await bobChannel.receive(await send('two')))).toBe('two');
+    expect(await conditionOf(bobChannel.receive(await send('three')))).toBe('max_messages');
   });
 
   it('ttl_seconds: counted from the KNOCK’s acceptance, with an injectable clock, on both sides', async () => {

@@ -53,8 +53,8 @@ describe('KNOCK: signed intents and signed answers', () => {
     expect(await strict.alice.knock(strict.b.did, intent())).toMatchObject({ accepted: false, reason: 'action_not_allowed' });
     // The default policy applies the recipient's own floor even when the intent asks less.
     const floor = defaultKnockPolicy({ minTrustScore: 900, capabilities: ['payments'] });
-    expect(await floor({ knockId: 'k', peerDid: b.did, intent: intent({ trustMinimum: 0 }), trustScore: 850 })).toEqual({ accept: false, reason: 'insufficient_trust' });
-    expect(await floor({ knockId: 'k', peerDid: b.did, intent: intent(), trustScore: null })).toEqual({ accept: false, reason: 'insufficient_trust' });
+    expect(await floor({ knockId: 'k', peerDid: b.did, intent: intent({ trustMinimum: 0 }), trustScore: 850, actionEnvelope: true })).toEqual({ accept: false, reason: 'insufficient_trust' });
+    expect(await floor({ knockId: 'k', peerDid: b.did, intent: intent(), trustScore: null, actionEnvelope: true })).toEqual({ accept: false, reason: 'insufficient_trust' });
   });
 
   it('hands the policy callback the verified request and uses its conditions', async () => {
@@ -70,7 +70,7 @@ describe('KNOCK: signed intents and signed answers', () => {
     });
     const outcome = await alice.knock(b.did, intent());
     expect(outcome).toMatchObject({ accepted: true, conditions: { maxMessages: 5, ttlSeconds: 30, allowedActions: ['payments.transfer'] } });
-    expect(seen).toEqual([{ knockId: outcome.knockId, peerDid: a.did, intent: intent(), trustScore: 777 }]);
+    expect(seen).toEqual([{ knockId: outcome.knockId, peerDid: a.did, intent: intent(), trustScore: 777, actionEnvelope: true }]);
   });
 
   it('refuses on behalf of a policy that fails, grants nonsense, or gives an unreadable reason', async () => {

@@ -290,6 +290,7 @@ export class EncryptedTrustBridge {
       sessionId,
       createdAt,
       guard: knock ? new ConditionGuard(knock.conditions, knock.grantedAt, this.#now) : null,
+      actionEnvelope: knock?.actionEnvelope ?? false,
       hooks: this.#hooks,
       crypto: this.#crypto,
       now: this.#now,

@@ -16,6 +16,11 @@ export interface ReceivePolicyContext {
   readonly action: 'agentmesh.receive';
   readonly sender: string;
   readonly recipient: string;
+  /**
+   * Ours: the action the message names inside the action envelope, authenticated (and already
+   * checked against the KNOCK); null on a channel without the envelope.
+   */
+  readonly intent: string | null;
   /** Hex SHA-256 of the plaintext. */
   readonly content_hash: string;
 }

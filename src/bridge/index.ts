@@ -4,7 +4,7 @@ export {
   type EncryptedTrustBridgeOptions,
   type TrustCheckOptions,
 } from './encrypted-trust-bridge.js';
-export { TrustedChannel, type ReceiveOptions, type SendOptions } from './trusted-channel.js';
+export { TrustedChannel, type ReceivedMessage, type ReceiveOptions, type SendOptions } from './trusted-channel.js';
 export { PolicyDeniedError } from './errors.js';
 export type {
   AuditEvent,

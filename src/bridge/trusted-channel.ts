@@ -6,6 +6,7 @@ import type { ChannelConditions, ConditionGuard } from '../trust/channel-conditi
 import type { Clock } from '../trust/clock.js';
 import { ChannelConditionError } from '../trust/errors.js';
 import { isoTime, randomUuid } from '../trust/frame.js';
+import { openEnvelope, sealEnvelope } from '../wire/action-envelope.js';
 import { EncryptedMessage } from '../wire/encrypted-message.js';
 import { PolicyDeniedError } from './errors.js';
 import { evaluatePolicy, type AuditEvent, type GovernanceHooks, type PolicyDecision } from './governance.js';
@@ -17,6 +18,8 @@ export interface TrustedChannelInit {
   readonly sessionId: string;
   readonly createdAt: number;
   readonly guard: ConditionGuard | null;
+  /** Both sides agreed on the action envelope in the KNOCK exchange (needs `guard`). */
+  readonly actionEnvelope?: boolean;
   readonly hooks: GovernanceHooks;
   readonly crypto: CryptoProvider;
   readonly now: Clock;
@@ -34,9 +37,17 @@ export interface ReceiveOptions {
   messageId?: string;
 }
 
+export interface ReceivedMessage {
+  readonly plaintext: Bytes;
+  /** The action the sender named in the action envelope (authenticated); null without the envelope or when it named none. */
+  readonly intent: string | null;
+}
+
 /**
  * A SecureChannel to a verified peer, with the bridge's governance around each message: KNOCK
- * conditions, the pre-send and post-receive policies, and one audit event per attempt.
+ * conditions, the pre-send and post-receive policies, and one audit event per attempt. Under a KNOCK
+ * whose exchange agreed on the action envelope, each message carries its action inside the
+ * ciphertext and the receiver holds it to the allowed actions; otherwise messages are v1's bytes.
  */
 export class TrustedChannel {
   readonly localDid: string;
@@ -46,10 +57,14 @@ export class TrustedChannel {
   readonly createdAt: number;
   readonly #channel: SecureChannel;
   readonly #guard: ConditionGuard | null;
+  /** The guard, when messages carry the action envelope (both sides agreed to it in the KNOCK exchange). */
+  readonly #envelopeGuard: ConditionGuard | null;
   readonly #hooks: GovernanceHooks;
   readonly #crypto: CryptoProvider;
   readonly #now: Clock;
   #sent = 0;
+  /** Sends and receives run one at a time, so a condition checked before one holds when it commits. */
+  #tail: Promise<unknown> = Promise.resolve();
 
   constructor(init: TrustedChannelInit) {
     this.#channel = init.channel;
@@ -58,6 +73,8 @@ export class TrustedChannel {
     this.sessionId = init.sessionId;
     this.createdAt = init.createdAt;
     this.#guard = init.guard;
+    if (init.actionEnvelope && !init.guard) throw new TypeError('the action envelope goes with a KNOCK grant: pass its guard');
+    this.#envelopeGuard = init.actionEnvelope === true ? init.guard : null;
     this.#hooks = init.hooks;
     this.#crypto = init.crypto;
     this.#now = init.now;
@@ -66,6 +83,11 @@ export class TrustedChannel {
   /** The KNOCK conditions this channel runs under, or null. */
   get conditions(): ChannelConditions | null {
     return this.#guard?.conditions ?? null;
+  }
+
+  /** Messages carry their action in the action envelope, checked on receive. */
+  get actionEnvelope(): boolean {
+    return this.#envelopeGuard !== null;
   }
 
   get isClosed(): boolean {
@@ -80,18 +102,37 @@ export class TrustedChannel {
     return this.#channel.snapshot();
   }
 
-  async send(plaintext: Uint8Array, options: SendOptions = {}): Promise<EncryptedMessage> {
+  /**
+   * Checks the KNOCK's conditions, asks the pre-send policy, audits, then encrypts (inside the action
+   * envelope when the channel carries it). Sends and receives are serialized: concurrent calls cannot
+   * all pass the `max_messages` check before any of them is counted.
+   */
+  send(plaintext: Uint8Array, options: SendOptions = {}): Promise<EncryptedMessage> {
+    return this.#exclusive(() => this.#send(plaintext, options));
+  }
+
+  async #send(plaintext: Uint8Array, options: SendOptions): Promise<EncryptedMessage> {
     const messageId = options.messageId ?? randomUuid(this.#crypto);
     const intent = options.intent ?? null;
     const audit = (decision: PolicyDecision, reason?: string) => this.#audit('send', messageId, decision, reason);
+    let sealed: Bytes | null = null;
     try {
       if (!(plaintext instanceof Uint8Array)) throw new InvalidMessageError('a plaintext must be a Uint8Array');
       if (intent !== null && (typeof intent !== 'string' || intent.length > 128)) throw new InvalidMessageError('an intent is a string of at most 128 characters');
       this.#preflight('send', intent ?? undefined);
+      if (this.#envelopeGuard) sealed = sealEnvelope(intent, plaintext);
     } catch (error) {
       await audit(error instanceof ChannelConditionError ? 'deny' : 'error', codeOf(error));
       throw error;
     }
+    try {
+      return await this.#sendChecked(sealed ?? plaintext, intent, audit);
+    } finally {
+      sealed?.fill(0);
+    }
+  }
+
+  async #sendChecked(plaintext: Uint8Array, intent: string | null, audit: (decision: PolicyDecision, reason?: string) => Promise<void>): Promise<EncryptedMessage> {
     let verdict;
     try {
       verdict = await evaluatePolicy(this.#hooks.preSendPolicy, {
@@ -117,17 +158,39 @@ export class TrustedChannel {
     return message;
   }
 
-  /**
-   * Decrypts, then asks the post-receive policy before handing the plaintext out. A refused message
-   * has still advanced the ratchet (it authenticated); its plaintext is zeroed, never returned.
-   */
+  /** `receiveWithIntent` without the intent. */
   async receive(message: EncryptedMessage | Uint8Array, options: ReceiveOptions = {}): Promise<Bytes> {
+    return (await this.receiveWithIntent(message, options)).plaintext;
+  }
+
+  /**
+   * Decrypts, then asks the post-receive policy before handing the plaintext out. With the action
+   * envelope, a message whose action the KNOCK does not allow is refused (`ActionNotAllowedError`)
+   * after it authenticated but before anything is committed: the ratchet, its skipped keys and the
+   * message count stay as they were, and the next allowed message decrypts. A message the policy
+   * refuses has advanced the ratchet (it authenticated); its plaintext is zeroed, never returned.
+   */
+  receiveWithIntent(message: EncryptedMessage | Uint8Array, options: ReceiveOptions = {}): Promise<ReceivedMessage> {
+    return this.#exclusive(() => this.#receive(message, options));
+  }
+
+  async #receive(message: EncryptedMessage | Uint8Array, options: ReceiveOptions): Promise<ReceivedMessage> {
     const messageId = options.messageId ?? this.#hashId(message);
     const audit = (decision: PolicyDecision, reason?: string) => this.#audit('receive', messageId, decision, reason);
     let plaintext: Bytes;
+    let intent: string | null = null;
     try {
       this.#preflight('receive');
-      plaintext = await this.#channel.receive(message);
+      const guard = this.#envelopeGuard;
+      if (guard) {
+        const opened = await this.#channel.receive(message, (p) => guard.checkAction(openEnvelope(p).action, 'receive'));
+        const { action, bodyOffset } = openEnvelope(opened);
+        intent = action;
+        plaintext = opened.slice(bodyOffset);
+        opened.fill(0);
+      } else {
+        plaintext = await this.#channel.receive(message);
+      }
     } catch (error) {
       await audit(error instanceof ChannelConditionError ? 'deny' : 'error', codeOf(error));
       throw error;
@@ -139,6 +202,7 @@ export class TrustedChannel {
           action: 'agentmesh.receive',
           sender: this.peerDid,
           recipient: this.localDid,
+          intent,
           content_hash: toHex(sha256(plaintext)),
         });
       } catch (cause) {
@@ -150,11 +214,17 @@ export class TrustedChannel {
         throw new PolicyDeniedError('receive', verdict.reason);
       }
       await audit('allow');
-      return plaintext;
+      return { plaintext, intent };
     } catch (error) {
       plaintext.fill(0);
       throw error;
     }
+  }
+
+  #exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(task, task);
+    this.#tail = run.catch(() => undefined);
+    return run;
   }
 
   /** Zeroes every key of the channel. */

@@ -1,7 +1,7 @@
 import type { CryptoProvider, X25519KeyPair } from '../crypto/index.js';
 import { concatBytes, copyBytes, type Bytes } from '../encoding.js';
 import { AuthenticationError, ChannelClosedError } from '../errors.js';
-import { DoubleRatchet, type RatchetOptions } from '../ratchet/double-ratchet.js';
+import { DoubleRatchet, type PlaintextCheck, type RatchetOptions } from '../ratchet/double-ratchet.js';
 import { RatchetState, type RatchetStateDict } from '../ratchet/state.js';
 import { publicKeyId, Redacted, type Described } from '../redacted.js';
 import { EncryptedMessage } from '../wire/encrypted-message.js';
@@ -190,15 +190,18 @@ export class SecureChannel extends Redacted {
     return message;
   }
 
-  /** Accepts an `EncryptedMessage` or its binary form. Fails without changing any state. */
-  async receive(message: EncryptedMessage | Uint8Array): Promise<Bytes> {
+  /**
+   * Accepts an `EncryptedMessage` or its binary form. Fails without changing any state, also when
+   * `check` refuses the authenticated plaintext (it runs before anything is committed).
+   */
+  async receive(message: EncryptedMessage | Uint8Array, check?: PlaintextCheck): Promise<Bytes> {
     if (this.#closed) throw new ChannelClosedError();
     const parsed = message instanceof EncryptedMessage ? message : EncryptedMessage.deserialize(message);
     let plaintext: Bytes;
     try {
-      plaintext = await this.#ratchet.decrypt(parsed, this.#associatedData);
+      plaintext = await this.#ratchet.decrypt(parsed, this.#associatedData, check);
     } catch (error) {
-      plaintext = await this.#tryFallbacks(parsed, error);
+      plaintext = await this.#tryFallbacks(parsed, error, check);
     }
     this.#dropFallbacks();
     this.#messageCount += 1;
@@ -229,19 +232,34 @@ export class SecureChannel extends Redacted {
     };
   }
 
-  async #tryFallbacks(message: EncryptedMessage, error: unknown): Promise<Bytes> {
+  async #tryFallbacks(message: EncryptedMessage, error: unknown, check: PlaintextCheck | undefined): Promise<Bytes> {
     if (!(error instanceof AuthenticationError)) throw error;
+    // Tells a refusal by `check` (the message is authentic under this signed pre-key) from a key that does not fit.
+    let refusal: { error: unknown } | null = null;
+    const watched: PlaintextCheck | undefined = check
+      ? (plaintext) => {
+          try {
+            check(plaintext);
+          } catch (e) {
+            refusal = { error: e };
+            throw e;
+          }
+        }
+      : undefined;
     for (const [i, candidate] of this.#fallbacks.entries()) {
+      let plaintext: Bytes;
       try {
-        const plaintext = await candidate.decrypt(message, this.#associatedData);
-        const primary = this.#ratchet;
-        this.#ratchet = candidate;
-        this.#fallbacks.splice(i, 1);
-        void primary.wipe();
-        return plaintext;
+        plaintext = await candidate.decrypt(message, this.#associatedData, watched);
       } catch {
-        // not this signed pre-key either
+        // Refused: nothing changes, not even which ratchet is primary.
+        if (refusal) throw (refusal as { error: unknown }).error;
+        continue; // not this signed pre-key either
       }
+      const primary = this.#ratchet;
+      this.#ratchet = candidate;
+      this.#fallbacks.splice(i, 1);
+      void primary.wipe();
+      return plaintext;
     }
     throw error;
   }

@@ -20,6 +20,12 @@ export interface RatchetOptions {
   maxSkippedKeys?: number;
 }
 
+/**
+ * Looks at an authenticated plaintext before the ratchet commits it; throwing refuses the message
+ * and leaves the state as it was (the plaintext is zeroed). Runs synchronously, inside the lock.
+ */
+export type PlaintextCheck = (plaintext: Bytes) => void;
+
 type KeyPairInput = X25519KeyPair | readonly [privateKey: Uint8Array, publicKey: Uint8Array];
 
 function checkKey(bytes: Uint8Array, what: string): void {
@@ -38,9 +44,9 @@ function checkOptions(options: RatchetOptions): void {
 
 /**
  * The Double Ratchet (AgentMesh v1 constants). Decryption works on a draft and commits only once
- * the AEAD tag verifies, and encryption checks its input before the chain moves, so a failed call
- * of any kind leaves the state exactly as it was. Calls on one instance run one at a time, in
- * call order.
+ * the AEAD tag verifies (and the caller's `PlaintextCheck`, if any, passes), and encryption
+ * checks its input before the chain moves, so a failed call of any kind leaves the state exactly as
+ * it was. Calls on one instance run one at a time, in call order.
  */
 export class DoubleRatchet extends Redacted {
   readonly state: RatchetState;
@@ -109,8 +115,9 @@ export class DoubleRatchet extends Redacted {
     return this.#exclusive(() => this.#encrypt(plaintext, associatedData));
   }
 
-  decrypt(message: EncryptedMessage, associatedData: Uint8Array = EMPTY): Promise<Bytes> {
-    return this.#exclusive(() => this.#decrypt(message, associatedData));
+  /** With `check`, an authentic message the check refuses changes nothing either (see `PlaintextCheck`). */
+  decrypt(message: EncryptedMessage, associatedData: Uint8Array = EMPTY, check?: PlaintextCheck): Promise<Bytes> {
+    return this.#exclusive(() => this.#decrypt(message, associatedData, check));
   }
 
   /**
@@ -167,7 +174,7 @@ export class DoubleRatchet extends Redacted {
     return message;
   }
 
-  async #decrypt(message: EncryptedMessage, associatedData: Uint8Array): Promise<Bytes> {
+  async #decrypt(message: EncryptedMessage, associatedData: Uint8Array, check: PlaintextCheck | undefined): Promise<Bytes> {
     if (!(message instanceof EncryptedMessage)) throw new TypeError('decrypt expects an EncryptedMessage');
     if (this.#wiped) throw new RatchetStateError('this ratchet was wiped');
     const crypto = this.#crypto;
@@ -183,6 +190,7 @@ export class DoubleRatchet extends Redacted {
       const cached = s.skippedKeys.get(id);
       if (cached) {
         const plaintext = crypto.aeadOpen(cached, nonce, sealed, aad);
+        if (check) checkOrZero(check, plaintext);
         s.skippedKeys.delete(id);
         cached.fill(0);
         return plaintext;
@@ -195,6 +203,8 @@ export class DoubleRatchet extends Redacted {
     try {
       const messageKey = await draft.messageKey(message.header);
       plaintext = crypto.aeadOpen(messageKey, nonce, sealed, aad);
+      // Before the next key pair is drawn, like a forgery: a refused message leaves no trace.
+      if (check) checkOrZero(check, plaintext);
       await draft.ratchetSending();
     } catch (error) {
       draft.discard();
@@ -202,5 +212,14 @@ export class DoubleRatchet extends Redacted {
     }
     draft.commit();
     return plaintext;
+  }
+}
+
+function checkOrZero(check: PlaintextCheck, plaintext: Bytes): void {
+  try {
+    check(plaintext);
+  } catch (error) {
+    plaintext.fill(0);
+    throw error;
   }
 }

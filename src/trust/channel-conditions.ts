@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from './clock.js';
-import { ChannelConditionError, TrustConfigError } from './errors.js';
+import { ActionNotAllowedError, ChannelConditionError, TrustConfigError } from './errors.js';
 import { TRUST_LIMITS } from './limits.js';
 
 /** What a `knock_accept` grants: the wire's `{ max_messages, ttl_seconds, allowed_actions }`. */
@@ -8,7 +8,10 @@ export interface ChannelConditions {
   readonly maxMessages: number;
   /** Seconds from the acceptance of the KNOCK until the channel stops. */
   readonly ttlSeconds: number;
-  /** Intents a send may name; empty means any. */
+  /**
+   * Actions a message may name: checked on send, and on receive when the channel carries the action
+   * envelope (`wire/action-envelope.ts`). Empty means any.
+   */
   readonly allowedActions: readonly string[];
 }
 
@@ -58,7 +61,10 @@ export class ConditionGuard {
     return this.grantedAt + this.conditions.ttlSeconds * 1000;
   }
 
-  /** Throws `ChannelConditionError` if one more message (of `intent`, when sending) is not allowed. */
+  /**
+   * Throws `ChannelConditionError` if one more message is past the TTL or the message cap; when
+   * sending, also `ActionNotAllowedError` if `intent` is not an allowed action.
+   */
   check(messageCount: number, direction: 'send' | 'receive', intent?: string): void {
     if (this.#now() >= this.expiresAt) {
       throw new ChannelConditionError('ttl_seconds', `the channel's ${this.conditions.ttlSeconds} s granted by the KNOCK are over`);
@@ -66,12 +72,12 @@ export class ConditionGuard {
     if (messageCount >= this.conditions.maxMessages) {
       throw new ChannelConditionError('max_messages', `the channel carried the ${this.conditions.maxMessages} messages the KNOCK granted`);
     }
+    if (direction === 'send') this.checkAction(intent ?? null, 'send');
+  }
+
+  /** Throws `ActionNotAllowedError` unless `action` is allowed (an empty list allows any, and none). */
+  checkAction(action: string | null, direction: 'send' | 'receive'): void {
     const allowed = this.conditions.allowedActions;
-    if (direction === 'send' && allowed.length > 0 && (intent === undefined || !allowed.includes(intent))) {
-      throw new ChannelConditionError(
-        'allowed_actions',
-        intent === undefined ? 'this channel requires every send to name an allowed intent' : `intent ${JSON.stringify(intent)} is not among the actions the KNOCK allowed`,
-      );
-    }
+    if (allowed.length > 0 && (action === null || !allowed.includes(action))) throw new ActionNotAllowedError(direction, action, allowed);
   }
 }

@@ -82,8 +82,28 @@ export type ChannelCondition = 'max_messages' | 'ttl_seconds' | 'allowed_actions
 /** A channel opened under a KNOCK used past its conditions. */
 export class ChannelConditionError extends AgentMeshError {
   readonly condition: ChannelCondition;
-  constructor(condition: ChannelCondition, message: string) {
-    super('channel_condition', message);
+  /** `code` is for subclasses, which have codes of their own. */
+  constructor(condition: ChannelCondition, message: string, subclass?: { code: string }) {
+    super(typeof subclass === 'object' && subclass !== null ? subclass.code : 'channel_condition', message);
     this.condition = condition;
+  }
+}
+
+/**
+ * A message whose action the KNOCK did not allow: refused before it is sent, or, on a channel that
+ * carries the action envelope, after it authenticated and before the session changed.
+ */
+export class ActionNotAllowedError extends ChannelConditionError {
+  readonly direction: 'send' | 'receive';
+  /** The action the message named; null when it named none. */
+  readonly action: string | null;
+  readonly allowedActions: readonly string[];
+  constructor(direction: 'send' | 'receive', action: string | null, allowedActions: readonly string[]) {
+    const allowed = Array.isArray(allowedActions) ? [...allowedActions] : [];
+    const named = action === null ? 'a message naming no action' : `action ${JSON.stringify(String(action).slice(0, 256))}`;
+    super('allowed_actions', `${named} is not in the KNOCK's allowed_actions (${allowed.length} listed)`, { code: 'action_not_allowed' });
+    this.direction = direction;
+    this.action = action;
+    this.allowedActions = allowed;
   }
 }

@@ -1,4 +1,5 @@
 export {
+  ActionNotAllowedError,
   ChannelConditionError,
   InvalidTrustFrameError,
   TrustTransportError,
@@ -46,6 +47,7 @@ export {
 } from './channel-conditions.js';
 export { KNOCK_FRAMES, type KnockIntent, type KnockIntentJson } from './knock-frames.js';
 export {
+  ACTION_ENVELOPE_REQUIRED,
   DEFAULT_KNOCK_MAX_MESSAGES,
   DEFAULT_KNOCK_TTL_SECONDS,
   defaultKnockPolicy,

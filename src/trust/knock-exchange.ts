@@ -8,6 +8,7 @@ import { envelope, errorFrame, parseFrame, senderOf, type AgentMeshFrame, type P
 import type { SigningIdentity } from './handshake.js';
 import { assertKeyBelongsToDid } from './key-binding.js';
 import {
+  ACTION_ENVELOPE_FIELD,
   checkIntent,
   isValidReason,
   KNOCK_FRAMES,
@@ -19,9 +20,10 @@ import {
   type KnockIntent,
   type ParsedKnock,
 } from './knock-frames.js';
-import { DEFAULT_KNOCK_MAX_MESSAGES, DEFAULT_KNOCK_TTL_SECONDS, type KnockDecision, type KnockPolicy } from './knock-policy.js';
+import { ACTION_ENVELOPE_REQUIRED, DEFAULT_KNOCK_MAX_MESSAGES, DEFAULT_KNOCK_TTL_SECONDS, type KnockDecision, type KnockPolicy } from './knock-policy.js';
 import { lookUpKey, lookUpScore, type TrustProvider } from './provider.js';
 import { frameSignatureValid, signFrame } from './signed-frame.js';
+import { ACTION_ENVELOPE_VERSION } from '../wire/action-envelope.js';
 
 /** A KNOCK that was accepted: the conditions any channel with that peer now runs under. */
 export interface KnockGrant {
@@ -30,6 +32,12 @@ export interface KnockGrant {
   readonly conditions: ChannelConditions;
   /** When this side saw the acceptance; the TTL counts from here. */
   readonly grantedAt: number;
+  /**
+   * Both sides agreed on the action envelope (`wire/action-envelope.ts`): every message of the
+   * channel carries its action inside the ciphertext, and each side checks it on receive. False
+   * with a peer that speaks plain AgentMesh v1; its messages then stay v1's bytes.
+   */
+  readonly actionEnvelope: boolean;
 }
 
 export type KnockOutcome =
@@ -109,7 +117,7 @@ export class KnockExchange {
     let decision: KnockDecision;
     let conditions: ChannelConditions | null = null;
     try {
-      decision = await this.#policy({ knockId: frame.id, peerDid: frame.from, intent, trustScore });
+      decision = await this.#policy({ knockId: frame.id, peerDid: frame.from, intent, trustScore, actionEnvelope: knock.actionEnvelope });
       if (decision.accept) {
         conditions = checkConditions({
           maxMessages: DEFAULT_KNOCK_MAX_MESSAGES,
@@ -122,10 +130,18 @@ export class KnockExchange {
       // A policy that fails (or grants nonsense) refuses: never an accidental grant.
       decision = { accept: false, reason: 'policy_error' };
     }
+    if (conditions && conditions.allowedActions.length > 0 && !knock.actionEnvelope) {
+      // Without the envelope the peer's messages do not say what they are for, so this side could
+      // not hold it to the allowed actions: refuse rather than grant what it cannot enforce. A policy
+      // that accepts such a peer anyway grants `allowedActions: []` (any action) knowingly.
+      conditions = null;
+      decision = { accept: false, reason: ACTION_ENVELOPE_REQUIRED };
+    }
     const env = this.#envelope(decision.accept ? KNOCK_FRAMES.accept : KNOCK_FRAMES.reject, frame.from);
     if (conditions) {
-      const answer = await signFrame(knockAcceptFrame(env, frame.id, conditions, this.#identity.publicKey), this.#identity);
-      return { answer, grant: { peerDid: frame.from, knockId: frame.id, conditions, grantedAt: this.#now() } };
+      const { actionEnvelope } = knock;
+      const answer = await signFrame(knockAcceptFrame(env, frame.id, conditions, this.#identity.publicKey, actionEnvelope), this.#identity);
+      return { answer, grant: { peerDid: frame.from, knockId: frame.id, conditions, grantedAt: this.#now(), actionEnvelope } };
     }
     const reason = !decision.accept && isValidReason(decision.reason) ? decision.reason : 'rejected';
     return { answer: await signFrame(knockRejectFrame(env, frame.id, reason, this.#identity.publicKey), this.#identity), grant: null };
@@ -152,7 +168,10 @@ export class KnockExchange {
       throw new TrustError('bad_signature', `the KNOCK answer of ${peerDid} is not signed by its key`, { peerDid });
     }
     if (!answer.accepted) return { accepted: false, peerDid, knockId: knock.id, reason: answer.reason };
-    return { accepted: true, peerDid, knockId: knock.id, conditions: answer.conditions, grantedAt: this.#now() };
+    if (answer.actionEnvelope && !offersEnvelope(knock)) {
+      throw new TrustError('malformed', `${peerDid} selected an action envelope the knock did not offer`, { peerDid });
+    }
+    return { accepted: true, peerDid, knockId: knock.id, conditions: answer.conditions, grantedAt: this.#now(), actionEnvelope: answer.actionEnvelope };
   }
 
   async #verifyKnock(knock: ParsedKnock): Promise<void> {
@@ -199,4 +218,9 @@ export class KnockExchange {
   #envelope(type: string, to: string) {
     return envelope(type, this.agentDid, to, this.#crypto, this.#now);
   }
+}
+
+function offersEnvelope(knock: AgentMeshFrame): boolean {
+  const offer = knock[ACTION_ENVELOPE_FIELD];
+  return Array.isArray(offer) && offer.includes(ACTION_ENVELOPE_VERSION);
 }

@@ -10,6 +10,12 @@ export interface KnockRequest {
   readonly intent: KnockIntent;
   /** The sender's score from the recipient's trust provider; null when unknown. */
   readonly trustScore: number | null;
+  /**
+   * The sender offered the action envelope, so the channel can carry each message's action and this
+   * side can check it. False for an agent that speaks plain AgentMesh v1: a grant that restricts
+   * actions is then refused (`action_envelope_required`); only `allowedActions: []` can be granted.
+   */
+  readonly actionEnvelope: boolean;
 }
 
 export type KnockDecision =
@@ -20,6 +26,8 @@ export type KnockPolicy = (request: KnockRequest) => KnockDecision | Promise<Kno
 
 export const DEFAULT_KNOCK_MAX_MESSAGES = 1000;
 export const DEFAULT_KNOCK_TTL_SECONDS = 3600;
+/** The reason a KNOCK is refused when its grant would restrict actions the sender's messages cannot carry. */
+export const ACTION_ENVELOPE_REQUIRED = 'action_envelope_required';
 
 export interface DefaultKnockPolicyOptions {
   /** The recipient's own floor; the intent's `trust_minimum` can only raise it. */
@@ -30,11 +38,19 @@ export interface DefaultKnockPolicyOptions {
   allowedActions?: readonly string[];
   maxMessages?: number;
   ttlSeconds?: number;
+  /**
+   * What to do with a sender that did not offer the action envelope (an AgentMesh v1 agent), whose
+   * messages' actions this side cannot check: `'refuse'` (default) answers `action_envelope_required`;
+   * `'any_action'` grants the message and time limits with `allowedActions: []`, trusting the sender
+   * to keep to the intent it named.
+   */
+  withoutEnvelope?: 'refuse' | 'any_action';
 }
 
 /**
  * Accepts a KNOCK whose sender scores at least max(own minimum, intent's trust_minimum) and whose
- * required capabilities are all offered; the channel is then limited to the intent's action.
+ * required capabilities are all offered; the channel is then limited to the intent's action, which
+ * needs the action envelope (see `withoutEnvelope`).
  */
 export function defaultKnockPolicy(options: DefaultKnockPolicyOptions): KnockPolicy {
   assertTrustScore(options.minTrustScore, 'minTrustScore');
@@ -44,11 +60,15 @@ export function defaultKnockPolicy(options: DefaultKnockPolicyOptions): KnockPol
   const ttlSeconds = options.ttlSeconds ?? DEFAULT_KNOCK_TTL_SECONDS;
   if (!Number.isInteger(maxMessages) || maxMessages < 1) throw new TrustConfigError('maxMessages must be a positive integer');
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new TrustConfigError('ttlSeconds must be a positive integer');
+  const withoutEnvelope = options.withoutEnvelope ?? 'refuse';
+  if (withoutEnvelope !== 'refuse' && withoutEnvelope !== 'any_action') throw new TrustConfigError("withoutEnvelope must be 'refuse' or 'any_action'");
   return (request) => {
     const required = Math.max(options.minTrustScore, request.intent.trustMinimum);
     if (request.trustScore === null || request.trustScore < required) return { accept: false, reason: 'insufficient_trust' };
     if (actions && !actions.has(request.intent.action)) return { accept: false, reason: 'action_not_allowed' };
     if (request.intent.capabilitiesRequired.some((c) => !offered.has(c))) return { accept: false, reason: 'missing_capabilities' };
-    return { accept: true, conditions: { maxMessages, ttlSeconds, allowedActions: [request.intent.action] } };
+    if (!request.actionEnvelope && withoutEnvelope === 'refuse') return { accept: false, reason: ACTION_ENVELOPE_REQUIRED };
+    const allowedActions = request.actionEnvelope ? [request.intent.action] : [];
+    return { accept: true, conditions: { maxMessages, ttlSeconds, allowedActions } };
   };
 }
