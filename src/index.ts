@@ -178,6 +178,7 @@ export {
   type RelayEvent,
   type RelayFrameHandler,
   type RelayReceipt,
+  type RelaySendOptions,
   type RelayState,
   type WebSocketFactory,
   type WebSocketLike,
