@@ -5,12 +5,13 @@
  *   npm run fuzz                                  # everything, a fresh seed (printed first)
  *   npm run fuzz -- --seed 1234                   # replay a run
  *   npm run fuzz -- --only parsers --parsers 1000000
- *   npm run fuzz -- --parsers 100000 --ratchet 100000 --worker 10000 --restarts 4
+ *   npm run fuzz -- --parsers 100000 --ratchet 100000 --worker 10000 --restarts 4 --agent 10000
  *   npm run fuzz -- --only parsers --seed 1234 --start 5120 --parsers 1   # replay one input
  *
  * Parts: `parsers` (fuzz/parsers.ts, in a worker thread with a per-input watchdog), `ratchet`
  * (fuzz/ratchet.ts), `crash` (fuzz/crash.ts: every write point of a conversation, memory and
- * IndexedDB stores), `worker` (fuzz/worker.ts: a local Worker, killed and restarted mid-burst).
+ * IndexedDB stores), `worker` (fuzz/worker.ts: a local Worker, killed and restarted mid-burst),
+ * `agent` (fuzz/agent.ts: MeshAgents that keep talking while fresh DIDs send them abuse frames).
  * Prints a summary and writes a JSON report (`--report <file>`; default in the temp directory).
  * Exits 1 when anything failed. On a shared machine, run it under `nice -n 19`.
  */
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     start: { type: 'string', default: '0' },
     ratchet: { type: 'string', default: '100000' },
     worker: { type: 'string', default: '10000' },
+    agent: { type: 'string', default: '10000' },
     restarts: { type: 'string', default: '4' },
     'time-box': { type: 'string', default: '1000' },
     hang: { type: 'string', default: '15000' },
@@ -39,7 +41,7 @@ const { values } = parseArgs({
 });
 
 const seed = values.seed !== undefined ? Number(values.seed) >>> 0 : randomSeed();
-const parts = (values.only ?? 'parsers,ratchet,crash,worker').split(',').map((p) => p.trim());
+const parts = (values.only ?? 'parsers,ratchet,crash,worker,agent').split(',').map((p) => p.trim());
 const started = new Date();
 const log = (line: string) => console.log(`[${((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(5)} s] ${line}`);
 const report: Record<string, unknown> = { seed, started: started.toISOString(), node: process.version, cpus: cpus().length, argv: process.argv.slice(2) };
@@ -201,6 +203,32 @@ if (parts.includes('worker')) {
   log(`  statuses ${JSON.stringify(r.statuses)}`);
   log(`  ${Object.entries(r.counts).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
   for (const f of r.failures.slice(0, 20)) log(`  FAIL request ${f.request} (${f.kind}): ${f.message.slice(0, 300)}`);
+}
+
+if (parts.includes('agent')) {
+  const { runAgentFuzz } = await import('./agent.js');
+  const { startLocalWorker } = await import('../scripts/local-worker.mjs');
+  const { WebSocket } = await import('undici');
+  const frames = Number(values.agent);
+  log(`agent: ${frames} abuse frames from fresh DIDs at 3 victims talking with their peers`);
+  const local = await startLocalWorker();
+  try {
+    const r = await runAgentFuzz({
+      seed,
+      url: local.url,
+      frames,
+      webSocket: (url) => new WebSocket(url) as unknown as import('../src/net/relay-client.js').WebSocketLike,
+      log: (l) => (values.quiet ? undefined : log(`  ${l}`)),
+    });
+    report.agent = r;
+    failed += r.failures.length;
+    log(`agent: ${r.frames} frames from ${r.attackers} DIDs, ${r.messages} victim messages, ${r.failures.length} failures`);
+    log(`  latency before → worst during the attack: ${r.latency.map((l) => `${l.normalMs} → ${l.worstMs} ms`).join(', ')}`);
+    log(`  ${Object.entries(r.counts).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
+    for (const f of r.failures.slice(0, 20)) log(`  FAIL (${f.kind}): ${f.message.slice(0, 300)}`);
+  } finally {
+    await local.stop();
+  }
 }
 
 report.finished = new Date().toISOString();

@@ -178,6 +178,7 @@ export {
   type RelayEvent,
   type RelayFrameHandler,
   type RelayReceipt,
+  type RelaySendOptions,
   type RelayState,
   type WebSocketFactory,
   type WebSocketLike,
@@ -185,10 +186,14 @@ export {
 
 // MeshAgent: identity, stores, clients and bridge in one object.
 export {
+  DEFAULT_STRANGER_BUDGET,
+  MAX_DELIVERY_TRIES,
   MeshAgent,
   RegistryTrustProvider,
   RelayTrustTransport,
   type MeshAgentOptions,
+  type SpentAllowance,
+  type StrangerBudgetOptions,
   type MessageHandler,
   type ReceivedMessage,
   type RejectedFrame,

@@ -8,14 +8,14 @@ import * as protocol from '../src/protocol.js';
 
 /** `agentmesh-e2e`: the application API. */
 const ROOT = [
-  'ActionNotAllowedError', 'AgentClosedError', 'AgentIdentity', 'AgentMeshError', 'AuthenticationError', 'CRYPTO_PRESETS',
+  'ActionNotAllowedError', 'AgentClosedError', 'AgentIdentity', 'AgentMeshError', 'AuthenticationError', 'BudgetExceededError', 'CRYPTO_PRESETS',
   'ChannelClosedError', 'ChannelConditionError', 'CompositeTrustProvider', 'CorruptRecordError',
-  'DEFAULT_MAX_SKIP', 'DEFAULT_MAX_SKIPPED_KEYS', 'DID_PREFIX', 'DoubleRatchet',
+  'DEFAULT_MAX_SKIP', 'DEFAULT_MAX_SKIPPED_KEYS', 'DEFAULT_STRANGER_BUDGET', 'DID_PREFIX', 'DeliveryFailedError', 'DoubleRatchet',
   'DurableObjectAgentStore', 'EncryptedMessage', 'EncryptedTrustBridge', 'HttpPreKeyStore',
   'IdentityMismatchError', 'IdentityNotFoundError', 'InMemoryPreKeyStore', 'InMemoryTrustNetwork',
   'IndexedDBAgentStore', 'InvalidBundleError', 'InvalidDidError', 'InvalidEstablishmentError',
   'InvalidFrameError', 'InvalidKeyError', 'InvalidMessageError', 'InvalidRecordError',
-  'InvalidSignatureError', 'InvalidTrustFrameError', 'LEGACY_DID_PREFIX', 'MAX_TRUST_SCORE',
+  'InvalidSignatureError', 'InvalidTrustFrameError', 'LEGACY_DID_PREFIX', 'MAX_DELIVERY_TRIES', 'MAX_TRUST_SCORE',
   'MIN_TRUST_SCORE', 'MemoryAgentStore', 'MeshAgent', 'MutexLocks', 'NoReceivingChainError', 'PolicyDeniedError',
   'PreKeyManager', 'PreKeyNotFoundError', 'PreKeysClosedError', 'PreKeyUpkeep', 'RatchetState', 'RatchetStateError', 'RegistryClient',
   'RegistryError', 'RegistryTrustProvider', 'RelayClient', 'RelayClosedError', 'RelayError',

@@ -252,7 +252,7 @@ describe('RelayClient', () => {
     off();
   });
 
-  it('hands frames to the handler one at a time, in arrival order', async () => {
+  it('hands one sender’s frames to the handler one at a time, in arrival order', async () => {
     await Promise.all([make().connect(), flush()]);
     const order: string[] = [];
     client.onFrame(async (frame) => {
@@ -263,6 +263,43 @@ describe('RelayClient', () => {
     const [x, y] = [relay.push(relay.last), relay.push(relay.last)];
     await vi.advanceTimersByTimeAsync(50);
     expect(order).toEqual([`start ${x.id}`, `end ${x.id}`, `start ${y.id}`, `end ${y.id}`]);
+  });
+
+  it('a sender whose frame never finishes delays only its own later frames, not another sender’s', async () => {
+    await Promise.all([make().connect(), flush()]);
+    const carol = await AgentIdentity.generate({ crypto });
+    const handled: string[] = [];
+    client.onFrame(async (frame) => {
+      if (frame.from === carol.did && handled.length === 0) {
+        handled.push('carol stuck');
+        await new Promise(() => {}); // a handshake with a peer that never answers
+      }
+      handled.push(`${frame.from === carol.did ? 'carol' : 'bob'} ${(frame.header as { n: number }).n}`);
+    });
+    const from = (sender: AgentIdentity, n: number) =>
+      relay.last.deliver(createFrame('message', sender.did, alice.did, { header: { dh: toBase64Url(new Uint8Array(32).fill(2)), pn: 0, n }, ciphertext: toBase64Url(new Uint8Array(32)) }));
+    from(carol, 0);
+    from(carol, 1);
+    from(bob, 0);
+    from(bob, 1);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(handled).toEqual(['carol stuck', 'bob 0', 'bob 1']);
+    expect(relay.acks).toHaveLength(2);
+  });
+
+  it('sends background frames only when no ordinary frame waits', async () => {
+    relay.autoAck = false;
+    await Promise.all([make().connect(), flush()]);
+    const sends = [client.send(message(0), { background: true }), client.send(message(1), { background: true }), client.send(message(2))];
+    await flush();
+    const ack = (f: Frame) => relay.last.deliver(createFrame('ack', 'relay', alice.did, { ack_id: f.id, status: 'stored' }));
+    for (let i = 0; i < 3; i++) {
+      ack(relay.received[i]!);
+      await flush();
+    }
+    await Promise.all(sends);
+    // The first background frame was already on the wire; the ordinary one overtakes the second.
+    expect(relay.received.map((f) => (f.header as { n: number }).n)).toEqual([0, 2, 1]);
   });
 
   it('hands frames marked unordered to the handler at once, past a handler that waits for them', async () => {

@@ -136,8 +136,13 @@ describe('trust handshake: every refusal reason', () => {
   it('insufficient_trust: below the threshold, or unknown to the provider', async () => {
     const { alice, bob } = await world({ scores: { bob: 699 } });
     expect(await reason(alice.hs.verifyPeer(bob.did))).toBe('insufficient_trust');
-    const other = await world({ provider: () => new StaticTrustProvider() });
+    // Bob knows Alice (or he would refuse her challenge first); Alice does not know Bob.
+    const other = await world({ provider: (ids) => new StaticTrustProvider({ [ids.alice.did]: 850 }) });
     expect(await reason(other.alice.hs.verifyPeer(other.bob.did))).toBe('insufficient_trust');
+    // The other way round, Bob refuses before he signs anything: Alice reads his refusal.
+    const unknown = await world({ provider: (ids) => new StaticTrustProvider({ [ids.bob.did]: 850 }) });
+    const refused = await refusal(unknown.alice.hs.verifyPeer(unknown.bob.did));
+    expect([refused.reason, refused.peerReason]).toEqual(['peer_refused', 'insufficient_trust']);
   });
 
   it('bad_signature: a response whose signature does not verify', async () => {
@@ -283,7 +288,11 @@ describe('trust handshake: every refusal reason', () => {
 
     const legacy = await world({
       legacy: true,
-      provider: (ids) => new StaticTrustProvider({ ['did:mesh:' + '2'.repeat(32)]: { score: 900, publicKey: ids.carol.publicKey } }),
+      provider: (ids) =>
+        new StaticTrustProvider({
+          ['did:mesh:' + '1'.repeat(32)]: { score: 900, publicKey: ids.alice.publicKey },
+          ['did:mesh:' + '2'.repeat(32)]: { score: 900, publicKey: ids.carol.publicKey },
+        }),
     });
     expect(await reason(legacy.alice.hs.verifyPeer(legacy.bob.did))).toBe('did_key_mismatch');
   });
@@ -358,16 +367,18 @@ describe('trust handshake: every refusal reason', () => {
   });
 
   it('provider_error: a provider that throws or answers outside 0–1000', async () => {
+    // The provider fails on Bob only: Bob, asked about Alice first, answers.
     const throwing = await world({
-      provider: () => ({
-        getTrustScore: async () => {
-          throw new Error('registry down');
+      provider: (ids) => ({
+        getTrustScore: async (did) => {
+          if (did === ids.bob.did) throw new Error('registry down');
+          return 850;
         },
         getPublicKey: async () => null,
       }),
     });
     expect(await reason(throwing.alice.hs.verifyPeer(throwing.bob.did))).toBe('provider_error');
-    const silly = await world({ provider: () => ({ getTrustScore: async () => 1500, getPublicKey: async () => null }) });
+    const silly = await world({ provider: (ids) => ({ getTrustScore: async (did) => (did === ids.bob.did ? 1500 : 850), getPublicKey: async () => null }) });
     expect(await reason(silly.alice.hs.verifyPeer(silly.bob.did))).toBe('provider_error');
     const badKey = await world({
       legacy: true,

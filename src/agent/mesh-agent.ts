@@ -16,13 +16,15 @@ import { TrustError, TrustTransportError } from '../trust/errors.js';
 import { RegistryError, RelayClosedError, RelayError } from '../net/errors.js';
 import { StorageError, StoreClosedError, StoreConflictError } from '../storage/errors.js';
 import { SessionExistsError, SessionManagerClosedError } from '../session/errors.js';
-import { TrustHandshake } from '../trust/handshake.js';
+import { HANDSHAKE_FRAMES, TrustHandshake } from '../trust/handshake.js';
 import type { TrustProvider } from '../trust/provider.js';
 import type { PeerVerification } from '../trust/verification-cache.js';
 import { EncryptedMessage } from '../wire/encrypted-message.js';
-import { AgentClosedError } from './errors.js';
+import { DeliveryTries, MAX_DELIVERY_TRIES } from './delivery-tries.js';
+import { AgentClosedError, BudgetExceededError, DeliveryFailedError } from './errors.js';
 import { RegistryTrustProvider } from './registry-trust-provider.js';
 import { RelayTrustTransport } from './relay-trust-transport.js';
+import { StrangerBudget, type SpentAllowance, type StrangerBudgetOptions } from './stranger-budget.js';
 
 export interface MeshAgentOptions {
   /** The registry and relay service, e.g. `http://127.0.0.1:8787`. */
@@ -42,6 +44,11 @@ export interface MeshAgentOptions {
   /** Run pre-key upkeep this often (default `UPKEEP_INTERVAL_MS`, 1 hour; 0 only at start). */
   upkeepIntervalMs?: number;
   handshakeTimeoutMs?: number;
+  /**
+   * What peers without a session may make this agent send (handshake answers, handshakes for
+   * their establishment frames): `stranger-budget.ts`, defaults `DEFAULT_STRANGER_BUDGET`.
+   */
+  strangerBudget?: StrangerBudgetOptions;
   fetch?: FetchLike;
   webSocket?: WebSocketFactory;
   crypto?: CryptoProvider;
@@ -59,7 +66,10 @@ export interface ReceivedMessage {
 
 export type MessageHandler = (from: string, plaintext: Bytes, info: ReceivedMessage) => void | Promise<void>;
 
-/** A frame that can never be delivered (tampered, replayed, from a refused peer, …); it is acknowledged and dropped. */
+/**
+ * A frame that can never be delivered (tampered, replayed, from a refused peer, past the work
+ * budget of its sender, failed `MAX_DELIVERY_TRIES` times, …); it is acknowledged and dropped.
+ */
 export interface RejectedFrame {
   readonly from: string;
   readonly id: string;
@@ -85,6 +95,10 @@ export class MeshAgent {
   readonly #rejectHandlers = new Set<(rejected: RejectedFrame) => void>();
   readonly #opening = new Map<string, Promise<void>>();
   readonly #minTrustScore: number;
+  readonly #budget: StrangerBudget;
+  /** Peers this agent is verifying because a stranger's establishment asked for it (their frames go in the background lane). */
+  readonly #strangerHandshakes: Set<string>;
+  readonly #tries = new DeliveryTries();
   #upkeepTimer: ReturnType<typeof setInterval> | null = null;
   #closed = false;
 
@@ -96,6 +110,8 @@ export class MeshAgent {
     handshake: TrustHandshake;
     transport: RelayTrustTransport;
     minTrustScore: number;
+    budget: StrangerBudget;
+    strangerHandshakes: Set<string>;
   }) {
     this.identity = args.identity;
     this.did = args.identity.did;
@@ -105,6 +121,8 @@ export class MeshAgent {
     this.handshake = args.handshake;
     this.#transport = args.transport;
     this.#minTrustScore = args.minTrustScore;
+    this.#budget = args.budget;
+    this.#strangerHandshakes = args.strangerHandshakes;
   }
 
   /** Loads or creates the identity, registers, publishes pre-keys and connects to the relay. */
@@ -130,7 +148,9 @@ export class MeshAgent {
       now,
       unordered: (frame) => RelayTrustTransport.claims(frame),
     });
-    const transport = new RelayTrustTransport(relay, { timeoutMs: options.handshakeTimeoutMs });
+    const budget = new StrangerBudget(options.strangerBudget, now);
+    const strangerHandshakes = new Set<string>();
+    const transport = new RelayTrustTransport(relay, { timeoutMs: options.handshakeTimeoutMs, background: (did) => strangerHandshakes.has(did) });
     const minTrustScore = options.minTrustScore ?? 500;
     const handshake = new TrustHandshake({
       identity: self,
@@ -142,8 +162,7 @@ export class MeshAgent {
       now,
       timeoutMs: options.handshakeTimeoutMs,
     });
-    transport.listen(async (frame) => (await handshake.handleFrame(frame)) ?? handshake.errorFrame(frame, 'malformed', 'not a handshake request'));
-    const agent = new MeshAgent({ identity: self, sessions, registry, relay, handshake, transport, minTrustScore });
+    const agent = new MeshAgent({ identity: self, sessions, registry, relay, handshake, transport, minTrustScore, budget, strangerHandshakes });
     relay.onFrame((frame) => agent.#onFrameSafely(frame));
     try {
       await registry.register({ capabilities: options.capabilities, metadata: options.metadata });
@@ -240,15 +259,27 @@ export class MeshAgent {
   }
 
   async #onFrameSafely(frame: RoutedFrame): Promise<void> {
+    let rejection: AgentMeshError;
     try {
       await this.#onFrame(frame);
+      this.#tries.forget(frame.from, frame.id);
+      return;
     } catch (error) {
-      if (!isPermanent(error)) throw error;
-      for (const handler of this.#rejectHandlers) handler({ from: frame.from, id: frame.id, type: frame.type, error });
+      if (isPermanent(error)) rejection = error;
+      else if (!isPeersDelay(error)) throw error;
+      else {
+        // A peer that keeps us waiting gets a bounded number of tries (one per redelivery), not one after every reconnect forever.
+        const tries = this.#tries.record(frame.from, frame.id);
+        if (tries < MAX_DELIVERY_TRIES) throw error;
+        rejection = new DeliveryFailedError(tries, MAX_DELIVERY_TRIES, error);
+      }
     }
+    this.#tries.forget(frame.from, frame.id);
+    for (const handler of this.#rejectHandlers) handler({ from: frame.from, id: frame.id, type: frame.type, error: rejection });
   }
 
   async #onFrame(frame: RoutedFrame): Promise<void> {
+    if (RelayTrustTransport.isRequest(frame)) return this.#answerRequest(frame);
     if (await this.#transport.deliver(frame)) return;
     if (frame.type !== 'message') return;
     const message = EncryptedMessage.fromFrame(frame);
@@ -259,10 +290,9 @@ export class MeshAgent {
       const establishment = decodeEstablishment(x3dh);
       const known = await this.sessions.getSession(frame.from);
       const retransmit = known !== null && known.role === 'responder';
-      // Gate before any X3DH work: the peer must pass the handshake at our threshold.
-      const verification = retransmit && this.handshake.cache.get(frame.from, this.#minTrustScore)
-        ? this.handshake.cache.get(frame.from, this.#minTrustScore)!
-        : await this.handshake.verifyPeer(frame.from);
+      // Gate before any X3DH work: the peer must pass the handshake at our threshold. A peer that
+      // just ran its handshake with us is in the cache; otherwise the handshake is work on its behalf.
+      const verification = this.handshake.cache.get(frame.from, this.#minTrustScore) ?? (await this.#verifyForPeer(frame.from, known !== null));
       plaintext = await this.sessions.accept(frame.from, establishment, {
         firstMessage: message,
         peerIdentityKeyEd: verification.publicKey,
@@ -279,9 +309,61 @@ export class MeshAgent {
     for (const handler of this.#handlers) await handler(frame.from, plaintext, info);
   }
 
+  /**
+   * Answers a handshake request, paid from the sender's allowance and, for a stranger, from the
+   * strangers' one: a challenge costs two frames (our response, and the result of the proof that
+   * follows), anything else one; a proof for a counter-challenge we issued was paid with it.
+   * Strangers' answers go in the relay's background lane, behind this agent's own frames.
+   */
+  async #answerRequest(frame: RoutedFrame): Promise<void> {
+    const challenge = frame.type === HANDSHAKE_FRAMES.challenge;
+    const cost = challenge ? 2 : 1;
+    const prepaid = frame.type === HANDSHAKE_FRAMES.proof && this.handshake.awaitsProofFrom(frame.from) && this.#budget.collectPrepaid(frame.from);
+    // The sender's own allowance first: a peer that floods us costs no store read past it.
+    if (!prepaid && !this.#budget.peerCanPay(frame.from, cost)) throw this.#overBudget(frame.from, 'peer');
+    const established = this.#opening.has(frame.from) || (await this.sessions.hasSession(frame.from));
+    const spent = prepaid ? null : this.#budget.charge(frame.from, cost, !established);
+    if (spent) throw this.#overBudget(frame.from, spent);
+    const answer = (await this.handshake.handleFrame(frame, { established })) ?? this.handshake.errorFrame(frame, 'malformed', 'not a handshake request');
+    if (challenge && answer.type === HANDSHAKE_FRAMES.response) this.#budget.prepay(frame.from);
+    await this.#transport.reply(frame, answer, { background: !established });
+  }
+
+  /** The handshake an establishment frame needs, paid like a challenge (our challenge and our proof). */
+  async #verifyForPeer(peerDid: string, known: boolean): Promise<PeerVerification> {
+    const stranger = !known && !this.#opening.has(peerDid);
+    if (!stranger) {
+      const spent = this.#budget.charge(peerDid, 2, false);
+      if (spent) throw this.#overBudget(peerDid, spent);
+      return this.handshake.verifyPeer(peerDid);
+    }
+    const leave = this.#budget.enterHandshake();
+    if (!leave) throw this.#overBudget(peerDid, 'handshakes');
+    try {
+      const spent = this.#budget.charge(peerDid, 2, true);
+      if (spent) throw this.#overBudget(peerDid, spent);
+      this.#strangerHandshakes.add(peerDid);
+      return await this.handshake.verifyPeer(peerDid);
+    } finally {
+      this.#strangerHandshakes.delete(peerDid);
+      leave();
+    }
+  }
+
+  #overBudget(peerDid: string, allowance: SpentAllowance): BudgetExceededError {
+    const o = this.#budget.options;
+    const limit = { peer: o.perPeerFramesPerMinute, strangers: o.framesPerMinute, handshakes: o.handshakesInFlight }[allowance];
+    return new BudgetExceededError(peerDid, allowance, limit);
+  }
+
   #assertOpen(): void {
     if (this.#closed) throw new AgentClosedError();
   }
+}
+
+/** Transient failures the peer causes (it did not answer the handshake in time): they count toward `MAX_DELIVERY_TRIES`. */
+function isPeersDelay(error: unknown): boolean {
+  return error instanceof TrustError && error.reason === 'transport';
 }
 
 /** Errors that a retry cannot fix: the frame itself, or its sender, is bad. */

@@ -1,4 +1,4 @@
-import type { RelayClient } from '../net/relay-client.js';
+import type { RelayClient, RelaySendOptions } from '../net/relay-client.js';
 import type { RoutedFrame } from '../net/frames.js';
 import { TrustTransportError } from '../trust/errors.js';
 import type { AgentMeshFrame } from '../trust/frame.js';
@@ -25,14 +25,23 @@ export class RelayTrustTransport implements TrustTransport {
   readonly #pending = new Map<string, Pending>();
   #handler: FrameHandler | null = null;
 
-  constructor(relay: RelayClient, options: { timeoutMs?: number } = {}) {
+  readonly #background: (peerDid: string) => boolean;
+
+  /** `background(peer)`: whether requests to that peer go in the relay's background lane (work for strangers). */
+  constructor(relay: RelayClient, options: { timeoutMs?: number; background?: (peerDid: string) => boolean } = {}) {
     this.#relay = relay;
     this.#timeoutMs = options.timeoutMs ?? 15_000;
+    this.#background = options.background ?? (() => false);
   }
 
   /** Whether a frame belongs to this transport (and must not wait behind application messages). */
   static claims(frame: { type: string; reply_to?: unknown }): boolean {
     return REQUEST_TYPES.has(frame.type) || typeof frame.reply_to === 'string';
+  }
+
+  /** Whether a frame asks this agent for an answer (rather than answering one of its requests). */
+  static isRequest(frame: { type: string; reply_to?: unknown }): boolean {
+    return REQUEST_TYPES.has(frame.type) && typeof frame.reply_to !== 'string';
   }
 
   async request(frame: AgentMeshFrame): Promise<unknown> {
@@ -45,7 +54,7 @@ export class RelayTrustTransport implements TrustTransport {
       this.#pending.set(frame.id, { to: frame.to, resolve, reject, timer });
     });
     try {
-      await this.#relay.send({ ...frame });
+      await this.#relay.send({ ...frame }, { background: this.#background(frame.to) });
     } catch (cause) {
       this.#settle(frame.id)?.reject(new TrustTransportError(`could not send to ${frame.to}`, { cause }));
     }
@@ -71,9 +80,13 @@ export class RelayTrustTransport implements TrustTransport {
     if (!REQUEST_TYPES.has(frame.type)) return false;
     const handler = this.#handler;
     if (!handler) return true;
-    const answer = await handler(frame);
-    await this.#relay.send({ ...answer, reply_to: frame.id });
+    await this.reply(frame, await handler(frame));
     return true;
+  }
+
+  /** Sends `answer` to the agent that sent `request`, naming the request it answers. */
+  async reply(request: RoutedFrame, answer: AgentMeshFrame, options: RelaySendOptions = {}): Promise<void> {
+    await this.#relay.send({ ...answer, reply_to: request.id }, options);
   }
 
   /** Fails every request in flight (on shutdown). */

@@ -49,6 +49,14 @@ export type RelayEvent =
 /** What `send` takes: a routed frame's body; `v`, `from`, `id` and `ts` are filled in when absent. */
 export type OutgoingFrame = { type: string; to: string; id?: string; ts?: string } & Record<string, unknown>;
 
+export interface RelaySendOptions {
+  /**
+   * Send only when no ordinary frame waits (default false). For work done on another agent's
+   * behalf (handshake answers to strangers), so that it never delays this agent's own traffic.
+   */
+  background?: boolean;
+}
+
 export interface RelayReceipt {
   id: string;
   /** `delivered` (pushed to an open socket), `stored` (waits for the recipient) or `duplicate`. */
@@ -92,6 +100,7 @@ const OPEN = 1;
 
 interface PendingSend {
   text: string;
+  background: boolean;
   resolve: (receipt: RelayReceipt) => void;
   reject: (error: unknown) => void;
   timer: ReturnType<typeof setTimeout> | null;
@@ -123,8 +132,12 @@ export class RelayClient {
   #sending: string | null = null;
   readonly #handlers = new Set<RelayFrameHandler>();
   readonly #listeners = new Set<(event: RelayEvent) => void>();
-  /** Frames handed to the application in arrival order, one at a time. */
-  #inbound: Promise<void> = Promise.resolve();
+  /**
+   * Frames handed to the application one at a time per sender, in arrival order (which is that
+   * sender's send order). Senders do not wait for each other: one whose frame takes long (a
+   * handshake with a peer that never answers) delays only its own later frames.
+   */
+  readonly #inbound = new Map<string, Promise<void>>();
   readonly #inFlight = new Set<string>();
   readonly #handled = new Map<string, true>();
 
@@ -194,9 +207,10 @@ export class RelayClient {
   /**
    * Sends a frame to another agent. Resolves when the relay has stored (or pushed) it; while the
    * connection is down the frame waits and is sent after reconnecting. Frames go out one at a
-   * time, in the order `send` was called, so the recipient gets them in that order.
+   * time, in the order `send` was called, so the recipient gets them in that order; background
+   * frames (see `RelaySendOptions`) go only when no other frame waits.
    */
-  send(frame: OutgoingFrame): Promise<RelayReceipt> {
+  send(frame: OutgoingFrame, options: RelaySendOptions = {}): Promise<RelayReceipt> {
     if (this.#state === 'closed') return Promise.reject(this.#lastError ?? new RelayClosedError());
     let full: RoutedFrame;
     try {
@@ -216,7 +230,7 @@ export class RelayClient {
       return Promise.reject(new RelayError('frame_too_large', `the frame is larger than ${this.#o.maxFrameChars} characters`));
     }
     return new Promise<RelayReceipt>((resolve, reject) => {
-      const entry: PendingSend = { text, resolve, reject, timer: null };
+      const entry: PendingSend = { text, background: options.background === true, resolve, reject, timer: null };
       if (this.#o.sendTimeoutMs > 0) {
         entry.timer = this.#after(this.#o.sendTimeoutMs, () => {
           this.#settle(full.id);
@@ -362,15 +376,22 @@ export class RelayClient {
   }
 
   /**
-   * Sends the oldest unconfirmed frame unless one is already on the wire. One at a time because
-   * the runtime may hand a Durable Object the messages of one socket out of order; waiting for
-   * each confirmation makes the relay store them in send order.
+   * Sends the oldest unconfirmed frame unless one is already on the wire, ordinary frames before
+   * background ones. One at a time because the runtime may hand a Durable Object the messages of
+   * one socket out of order; waiting for each confirmation makes the relay store them in send order.
    */
   #pump(): void {
     if (this.#state !== 'open' || !this.#ws || this.#sending !== null) return;
-    const next = this.#pending.entries().next();
-    if (next.done) return;
-    const [id, p] = next.value;
+    let next: [string, PendingSend] | undefined;
+    for (const entry of this.#pending) {
+      if (!entry[1].background) {
+        next = entry;
+        break;
+      }
+      next ??= entry;
+    }
+    if (!next) return;
+    const [id, p] = next;
     this.#sending = id;
     try {
       this.#ws.send(p.text);
@@ -422,8 +443,15 @@ export class RelayClient {
       }
     };
     // Request–answer traffic must not queue behind a handler that may itself be waiting for it.
-    if (this.#o.unordered(frame)) void handle();
-    else this.#inbound = this.#inbound.then(handle);
+    if (this.#o.unordered(frame)) {
+      void handle();
+      return;
+    }
+    const lane = (this.#inbound.get(frame.from) ?? Promise.resolve()).then(handle);
+    this.#inbound.set(frame.from, lane);
+    void lane.then(() => {
+      if (this.#inbound.get(frame.from) === lane) this.#inbound.delete(frame.from);
+    });
   }
 
   #remember(key: string): void {

@@ -9,7 +9,7 @@ import {
   type HandshakeChallenge,
   type ParsedHandshakeResponse,
 } from './challenge.js';
-import { ChallengeBook, DEFAULT_MAX_PENDING_CHALLENGES } from './challenge-book.js';
+import { ChallengeBook, DEFAULT_MAX_PENDING_CHALLENGES, type ChallengeOrigin } from './challenge-book.js';
 import { systemClock, type Clock } from './clock.js';
 import { malformed, readAnswer } from './answer.js';
 import { TrustConfigError, TrustError } from './errors.js';
@@ -56,7 +56,18 @@ export interface TrustHandshakeOptions {
   timeoutMs?: number;
   /** Verifications reused within this time, for thresholds at or below the one passed (default 15 min). */
   cacheTtlMs?: number;
+  /** Outstanding challenges of this agent's own, and (separately) counter-challenges peers asked for (default 1000 each). */
   maxPendingChallenges?: number;
+  /** Counter-challenges one peer may hold (default 4); beyond it, the peer's own oldest is withdrawn. */
+  maxPendingChallengesPerPeer?: number;
+}
+
+export interface HandleFrameOptions {
+  /**
+   * The sender is a peer the caller knows (it has a session with it). Its counter-challenges may
+   * then evict a stranger's when the book is full; a stranger's never evict anyone's.
+   */
+  established?: boolean;
 }
 
 /**
@@ -110,7 +121,10 @@ export class TrustHandshake {
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     if (!(this.#timeoutMs > 0)) throw new TrustConfigError('timeoutMs must be positive');
     this.cache = new VerificationCache({ ttlMs: options.cacheTtlMs, now: this.#now });
-    this.#book = new ChallengeBook({ maxPending: options.maxPendingChallenges ?? DEFAULT_MAX_PENDING_CHALLENGES });
+    this.#book = new ChallengeBook({
+      maxPending: options.maxPendingChallenges ?? DEFAULT_MAX_PENDING_CHALLENGES,
+      maxPendingPerPeer: options.maxPendingChallengesPerPeer,
+    });
   }
 
   /**
@@ -165,7 +179,7 @@ export class TrustHandshake {
    * Answers a handshake frame addressed to this agent; null for frames of other types. Never
    * throws for bad input: refusals travel back as `error` or `trust_result` frames.
    */
-  async handleFrame(input: unknown): Promise<AgentMeshFrame | null> {
+  async handleFrame(input: unknown, options: HandleFrameOptions = {}): Promise<AgentMeshFrame | null> {
     let frame: ParsedFrame;
     try {
       frame = parseFrame(input);
@@ -174,7 +188,7 @@ export class TrustHandshake {
     }
     if (frame.type !== HANDSHAKE_FRAMES.challenge && frame.type !== HANDSHAKE_FRAMES.proof) return null;
     if (frame.to !== this.agentDid) return this.errorFrame(input, 'wrong_peer', `this agent is ${this.agentDid}, not ${frame.to}`);
-    if (frame.type === HANDSHAKE_FRAMES.challenge) return this.#answerChallenge(frame);
+    if (frame.type === HANDSHAKE_FRAMES.challenge) return this.#answerChallenge(frame, options.established === true ? 'established' : 'stranger');
     return this.#checkProof(frame);
   }
 
@@ -183,7 +197,12 @@ export class TrustHandshake {
     return errorFrame(this.agentDid, senderOf(input, this.agentDid), code, message, this.#crypto, this.#now);
   }
 
-  async #answerChallenge(frame: ParsedFrame): Promise<AgentMeshFrame> {
+  /** Whether `peerDid` holds a counter-challenge of ours, so that a proof from it can be expected. */
+  awaitsProofFrom(peerDid: string): boolean {
+    return this.#book.pendingFor(peerDid) > 0;
+  }
+
+  async #answerChallenge(frame: ParsedFrame, origin: ChallengeOrigin): Promise<AgentMeshFrame> {
     let challenge: HandshakeChallenge;
     try {
       challenge = parseChallenge(frame.fields.challenge);
@@ -192,7 +211,13 @@ export class TrustHandshake {
     }
     let counter: HandshakeChallenge;
     try {
-      counter = this.#book.issue(frame.from, this.#crypto, this.#now(), this.#challengeSeconds);
+      // The score first: a challenger our threshold refuses would fail at its proof anyway, so it
+      // gets a short refusal, and neither our signature nor an entry in the challenge book.
+      const score = await lookUpScore(this.#provider, frame.from);
+      if (score === null || score < this.minTrustScore) {
+        return this.errorFrame(frame, 'insufficient_trust', score === null ? 'unknown to this agent' : `below the ${this.minTrustScore} required`);
+      }
+      counter = this.#book.issue(frame.from, this.#crypto, this.#now(), this.#challengeSeconds, origin);
     } catch (error) {
       if (error instanceof TrustError) return this.errorFrame(frame, error.reason, error.message);
       throw error;

@@ -28,7 +28,8 @@ export {
   type HandshakeChallenge,
   type HandshakeResponse,
 } from './challenge.js';
-export { ChallengeBook, type IssuedChallenge } from './challenge-book.js';
+export { ChallengeBook, type ChallengeOrigin, type IssuedChallenge } from './challenge-book.js';
+export { SeenKnocks } from './seen-knocks.js';
 export { DEFAULT_VERIFICATION_TTL_MS, VerificationCache, type PeerVerification } from './verification-cache.js';
 export { createInMemoryTransportPair, InMemoryTrustNetwork, type FrameHandler, type TrustTransport } from './transport.js';
 export {
@@ -36,6 +37,7 @@ export {
   DEFAULT_MIN_TRUST_SCORE,
   HANDSHAKE_FRAMES,
   TrustHandshake,
+  type HandleFrameOptions,
   type SigningIdentity,
   type TrustHandshakeOptions,
 } from './handshake.js';

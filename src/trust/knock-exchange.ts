@@ -22,6 +22,7 @@ import {
 } from './knock-frames.js';
 import { ACTION_ENVELOPE_REQUIRED, DEFAULT_KNOCK_MAX_MESSAGES, DEFAULT_KNOCK_TTL_SECONDS, type KnockDecision, type KnockPolicy } from './knock-policy.js';
 import { lookUpKey, lookUpScore, type TrustProvider } from './provider.js';
+import { SeenKnocks } from './seen-knocks.js';
 import { frameSignatureValid, signFrame } from './signed-frame.js';
 import { ACTION_ENVELOPE_VERSION } from '../wire/action-envelope.js';
 
@@ -45,7 +46,6 @@ export type KnockOutcome =
   | { readonly accepted: false; readonly peerDid: string; readonly knockId: string; readonly reason: string };
 
 export const DEFAULT_KNOCK_FRESHNESS_MS = 5 * 60 * 1000;
-const MAX_SEEN_KNOCKS = 10_000;
 
 export interface KnockExchangeOptions {
   agentDid: string;
@@ -71,8 +71,8 @@ export class KnockExchange {
   readonly #now: Clock;
   readonly #freshnessMs: number;
   readonly #provenKey: (did: string) => Bytes | null;
-  /** Knock id → when it may be forgotten: past the freshness window a copy is refused as expired anyway. */
-  readonly #seen = new Map<string, number>();
+  /** Verified knock ids, per peer, until a copy would be refused as expired anyway (`seen-knocks.ts`). */
+  readonly #seen = new SeenKnocks();
 
   constructor(options: KnockExchangeOptions) {
     this.agentDid = options.agentDid;
@@ -185,16 +185,10 @@ export class KnockExchange {
       throw new TrustError('bad_signature', `the KNOCK of ${frame.from} is not signed by its key`, { peerDid: frame.from });
     }
     // Checked and recorded only once verified (with no await in between), so a forged copy cannot
-    // burn a genuine id and two copies racing each other cannot both pass.
-    this.#assertUnseen(frame);
-    this.#seen.set(frame.id, this.#now() + 2 * this.#freshnessMs);
-  }
-
-  #assertUnseen(frame: ParsedFrame): void {
+    // burn a genuine id and two copies racing each other cannot both pass. A peer that proved its
+    // key in a handshake is established: strangers filling their pool never refuse it.
     const now = this.#now();
-    for (const [id, forgetAt] of this.#seen) if (now > forgetAt) this.#seen.delete(id);
-    if (this.#seen.has(frame.id)) throw new TrustError('replayed', `knock ${frame.id} was received before`, { peerDid: frame.from });
-    if (this.#seen.size >= MAX_SEEN_KNOCKS) throw new TrustError('busy', 'too many recent KNOCKs; try again later', { peerDid: frame.from });
+    this.#seen.claim(frame.from, frame.id, now, now + 2 * this.#freshnessMs, this.#provenKey(frame.from) !== null);
   }
 
   async #signatureValid(frame: ParsedFrame, signature: Uint8Array, key: Uint8Array): Promise<boolean> {
