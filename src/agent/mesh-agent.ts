@@ -5,6 +5,7 @@ import { AgentIdentity } from '../identity/agent-identity.js';
 import { decodeEstablishment, encodeEstablishment } from '../channel/establishment.js';
 import type { RoutedFrame } from '../net/frames.js';
 import type { FetchLike } from '../net/http.js';
+import { checkDurationOption } from '../options.js';
 import { RegistryClient } from '../net/registry-client.js';
 import { RelayClient, type WebSocketFactory } from '../net/relay-client.js';
 import { PreKeysClosedError } from '../prekeys/errors.js';
@@ -17,7 +18,7 @@ import { RegistryError, RelayClosedError, RelayError } from '../net/errors.js';
 import { StorageError, StoreClosedError, StoreConflictError } from '../storage/errors.js';
 import { SessionExistsError, SessionManagerClosedError } from '../session/errors.js';
 import { HANDSHAKE_FRAMES, TrustHandshake } from '../trust/handshake.js';
-import type { TrustProvider } from '../trust/provider.js';
+import { assertTrustScore, type TrustProvider } from '../trust/provider.js';
 import type { PeerVerification } from '../trust/verification-cache.js';
 import { EncryptedMessage } from '../wire/encrypted-message.js';
 import { DeliveryTries, MAX_DELIVERY_TRIES } from './delivery-tries.js';
@@ -127,6 +128,10 @@ export class MeshAgent {
 
   /** Loads or creates the identity, registers, publishes pre-keys and connects to the relay. */
   static async create(options: MeshAgentOptions): Promise<MeshAgent> {
+    // Before anything is stored or sent: a bad option changes nothing.
+    checkDurationOption('upkeepIntervalMs', options.upkeepIntervalMs, 0);
+    checkDurationOption('handshakeTimeoutMs', options.handshakeTimeoutMs);
+    if (options.minTrustScore !== undefined) assertTrustScore(options.minTrustScore, 'minTrustScore');
     const crypto = options.crypto ?? getDefaultCryptoProvider();
     const now = options.now ?? Date.now;
     const stored = await options.store.getIdentity();

@@ -1,5 +1,6 @@
 import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.js';
 import type { AgentIdentity } from '../identity/agent-identity.js';
+import { checkDurationOption, checkIntegerOption } from '../options.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { RelayClosedError, RelayError } from './errors.js';
 import {
@@ -31,6 +32,9 @@ export interface WebSocketLike {
  * after calling `accept()` on it: a socket that is already open is used as it is.
  */
 export type WebSocketFactory = (url: string) => WebSocketLike | Promise<WebSocketLike>;
+
+/** Largest `maxFrameChars` accepted: a frame is parsed whole in memory. */
+const MAX_FRAME_CHARS_OPTION = 16 * 1024 * 1024;
 
 export type RelayState = 'idle' | 'connecting' | 'open' | 'closed';
 
@@ -142,6 +146,10 @@ export class RelayClient {
   readonly #handled = new Map<string, true>();
 
   constructor(options: RelayClientOptions) {
+    for (const name of ['heartbeatIntervalMs', 'idleTimeoutMs', 'handshakeTimeoutMs', 'connectTimeoutMs', 'sendTimeoutMs'] as const) {
+      checkDurationOption(name, options[name]);
+    }
+    checkIntegerOption('maxFrameChars', options.maxFrameChars, 1, MAX_FRAME_CHARS_OPTION);
     this.#o = {
       heartbeatIntervalMs: 30_000,
       idleTimeoutMs: 90_000,

@@ -1,6 +1,7 @@
 import { getDefaultCryptoProvider, type CryptoProvider, type X25519KeyPair } from '../crypto/index.js';
 import { concatBytes, copyBytes, type Bytes } from '../encoding.js';
 import { InvalidKeyError, InvalidMessageError, RatchetStateError } from '../errors.js';
+import { checkIntegerOption } from '../options.js';
 import { Redacted, type Described } from '../redacted.js';
 import { EncryptedMessage, encodeHeaderInto } from '../wire/encrypted-message.js';
 import { HEADER_LENGTH, LIMITS, NONCE_LENGTH, TAG_LENGTH } from '../wire/limits.js';
@@ -33,13 +34,9 @@ function checkKey(bytes: Uint8Array, what: string): void {
 }
 
 /** The bounds `RatchetState.fromDict` applies, so that no option makes a state it would refuse. */
-function checkOptions(options: RatchetOptions): void {
-  for (const [name, max] of [['maxSkip', MAX_SKIP_LIMIT], ['maxSkippedKeys', MAX_SKIPPED_KEYS_LIMIT]] as const) {
-    const value = options[name];
-    if (value !== undefined && (!Number.isInteger(value) || value < 0 || value > max)) {
-      throw new RangeError(`${name} must be an integer from 0 to ${max}`);
-    }
-  }
+export function checkRatchetOptions(options: RatchetOptions): void {
+  checkIntegerOption('maxSkip', options.maxSkip, 0, MAX_SKIP_LIMIT);
+  checkIntegerOption('maxSkippedKeys', options.maxSkippedKeys, 0, MAX_SKIPPED_KEYS_LIMIT);
 }
 
 /**
@@ -55,7 +52,7 @@ export class DoubleRatchet extends Redacted {
   #wiped = false;
 
   constructor(state: RatchetState, options: RatchetOptions = {}) {
-    checkOptions(options);
+    checkRatchetOptions(options);
     super('DoubleRatchet');
     this.state = state;
     this.#crypto = options.crypto ?? getDefaultCryptoProvider();
@@ -75,7 +72,7 @@ export class DoubleRatchet extends Redacted {
     checkKey(params.sharedSecret, 'shared secret');
     checkKey(params.remoteDhPublic, 'remote ratchet key');
     // Before a key pair is drawn, so that a bad option leaves nothing behind.
-    checkOptions(options);
+    checkRatchetOptions(options);
     const crypto = options.crypto ?? getDefaultCryptoProvider();
     const pair = await crypto.x25519GenerateKeyPair();
     const dh = await crypto.x25519(pair.privateKey, params.remoteDhPublic);

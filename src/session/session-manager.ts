@@ -2,6 +2,8 @@ import { decodeEstablishment, type ChannelEstablishment, type EstablishmentJson 
 import { SecureChannel } from '../channel/secure-channel.js';
 import { getDefaultCryptoProvider, type CryptoProvider, type X25519KeyPair } from '../crypto/index.js';
 import { copyBytes, fromHex, toHex, type Bytes } from '../encoding.js';
+import { checkDurationOption } from '../options.js';
+import { checkRatchetOptions } from '../ratchet/double-ratchet.js';
 import type { RatchetStateDict } from '../ratchet/state.js';
 import { AuthenticationError, InvalidKeyError, RatchetStateError } from '../errors.js';
 import { AgentIdentity } from '../identity/agent-identity.js';
@@ -158,6 +160,9 @@ export class SessionManager {
 
   /** Loads the agent from its store (saving `options.identity` there on first use). */
   static async open(options: SessionManagerOptions): Promise<SessionManager> {
+    // Before the store is touched: a bad option changes nothing.
+    checkRatchetOptions(options);
+    checkDurationOption('signedPreKeyRetentionMs', options.signedPreKeyRetentionMs, 0);
     const { store } = options;
     const crypto = options.crypto ?? getDefaultCryptoProvider();
     const now = options.now ?? Date.now;
