@@ -353,7 +353,9 @@ describe('action envelope negotiation', () => {
 
 describe('v1 bytes: a channel without the envelope sends exactly what AgentMesh v1 sends', () => {
   const conv = vectors.ratchet.conversations[0]!;
-  it(`${conv.name} through TrustedChannel under a KNOCK granted without the envelope: every wire byte as the reference`, async () => {
+
+  /** The reference conversation's two channels, on the recorded randomness. */
+  async function referencePair() {
     const aliceCrypto = replayProvider('noble', conv.rng.alice.seed);
     const bobCrypto = replayProvider('noble', conv.rng.bob.seed);
     const alice = await managerFromSeed(conv.x3dh.initiator_ed25519_seed, aliceCrypto);
@@ -364,6 +366,10 @@ describe('v1 bytes: a channel without the envelope sends exactly what AgentMesh 
     const ad = hex(conv.app_associated_data);
     const [aliceCh, est] = await SecureChannel.createSender(alice, bob.getPublicBundle(otk?.key_id), ad);
     const bobCh = await SecureChannel.createReceiver(bob, { ...est, signedPreKeyId: undefined }, ad);
+    return { aliceCrypto, bobCrypto, aliceCh, bobCh };
+  }
+  it(`${conv.name} through TrustedChannel under a KNOCK granted without the envelope: every wire byte as the reference`, async () => {
+    const { aliceCrypto, bobCrypto, aliceCh, bobCh } = await referencePair();
     const clock = fakeClock();
     const conditions: ChannelConditions = { maxMessages: 1000, ttlSeconds: 3600, allowedActions: ['reports.read'] };
     const wrap = (channel: SecureChannel, crypto: typeof aliceCrypto) =>
@@ -399,16 +405,7 @@ describe('v1 bytes: a channel without the envelope sends exactly what AgentMesh 
   });
 
   it('a plaintext check that refuses leaves the ratchet byte-identical and draws no randomness (the reference conversation goes on)', async () => {
-    const aliceCrypto = replayProvider('noble', conv.rng.alice.seed);
-    const bobCrypto = replayProvider('noble', conv.rng.bob.seed);
-    const alice = await managerFromSeed(conv.x3dh.initiator_ed25519_seed, aliceCrypto);
-    const bob = await managerFromSeed(conv.x3dh.responder_ed25519_seed, bobCrypto);
-    await bob.generateSignedPreKey();
-    const otk = conv.x3dh.one_time_pre_key;
-    if (otk) await bob.generateOneTimePreKeys(otk.key_id + 1);
-    const ad = hex(conv.app_associated_data);
-    const [aliceCh, est] = await SecureChannel.createSender(alice, bob.getPublicBundle(otk?.key_id), ad);
-    const bobCh = await SecureChannel.createReceiver(bob, { ...est, signedPreKeyId: undefined }, ad);
+    const { aliceCrypto, bobCrypto, aliceCh, bobCh } = await referencePair();
     const first = conv.messages[0]!;
     const sent = await aliceCh.send(hex(first.plaintext));
     expect(toHex(sent.serialize())).toBe(first.wire);
