@@ -193,9 +193,9 @@ export class DoubleRatchet extends Redacted {
     const draft = new ReceiveDraft(s, crypto);
     let plaintext: Bytes;
     try {
-      const messageKey = await draft.messageKey(message.header);
-      plaintext = crypto.aeadOpen(messageKey, nonce, sealed, aad);
-      await draft.ratchetSending();
+      const key = draft.messageKey(message.header);
+      plaintext = crypto.aeadOpen(key instanceof Promise ? await key : key, nonce, sealed, aad);
+      if (draft.ratchetDue) await draft.ratchetSending();
     } catch (error) {
       draft.discard();
       throw error;
