@@ -198,11 +198,11 @@ export class DoubleRatchet extends Redacted {
     const draft = new ReceiveDraft(s, crypto);
     let plaintext: Bytes;
     try {
-      const messageKey = await draft.messageKey(message.header);
-      plaintext = crypto.aeadOpen(messageKey, nonce, sealed, aad);
+      const key = draft.messageKey(message.header);
+      plaintext = crypto.aeadOpen(key instanceof Promise ? await key : key, nonce, sealed, aad);
       // Before the next key pair is drawn, like a forgery: a refused message leaves no trace.
       if (check) checkOrZero(check, plaintext);
-      await draft.ratchetSending();
+      if (draft.ratchetDue) await draft.ratchetSending();
     } catch (error) {
       draft.discard();
       throw error;

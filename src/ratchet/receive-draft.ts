@@ -45,35 +45,24 @@ export class ReceiveDraft {
   /**
    * The key of the message `header` names: the receiving chain steps up to it, keeping the keys
    * it passes, after a DH step first when the header brings a new remote key. Throws, typed, for
-   * a replay, a gap past `maxSkip`, a low-order key, or a chain we do not have.
+   * a replay, a gap past `maxSkip`, a low-order key, or a chain we do not have. The next message
+   * of the current chain, with a synchronous backend, takes no Promise (no microtask turn).
    */
-  async messageKey(header: MessageHeader): Promise<Bytes> {
-    const { dhPublicKey, previousChainLength, messageNumber } = header;
+  messageKey(header: MessageHeader): Bytes | Promise<Bytes> {
+    const { dhPublicKey, messageNumber } = header;
     const current = this.#receiving;
-    let chain: ActiveReceiving;
-    if (current.kind !== 'none' && this.#crypto.constantTimeEqual(dhPublicKey, current.remoteKey)) {
-      if (current.kind === 'remote-key') throw new NoReceivingChainError(messageNumber);
-      if (messageNumber < current.messageNumber) {
-        throw new ReplayedMessageError(`message ${messageNumber} of this chain was already received (or its key was discarded)`);
-      }
-      chain = current;
-    } else {
-      // The current chain ends at `previousChainLength`: keep the keys of messages still to come.
-      if (current.kind === 'active') await this.#skipTo(current, previousChainLength);
-      const remoteKey = copyBytes(dhPublicKey);
-      const dh = this.#track(await this.#crypto.x25519(this.#state.dhSelfPrivate, remoteKey));
-      const [rootKey, chainKey] = await kdfRoot(this.#crypto, this.#rootKey, dh);
-      this.#rootKey = this.#track(rootKey);
-      chain = { kind: 'active', remoteKey, chainKey: this.#track(chainKey), messageNumber: 0 };
-      this.#newRemoteKey = remoteKey;
+    if (current.kind === 'none' || !this.#crypto.constantTimeEqual(dhPublicKey, current.remoteKey)) return this.#newChainKey(header);
+    if (current.kind === 'remote-key') throw new NoReceivingChainError(messageNumber);
+    if (messageNumber < current.messageNumber) {
+      throw new ReplayedMessageError(`message ${messageNumber} of this chain was already received (or its key was discarded)`);
     }
-    // #skipTo is a Promise: call it only when there is something to skip.
-    if (chain.messageNumber < messageNumber) chain = await this.#skipTo(chain, messageNumber);
-    const step = kdfChain(this.#crypto, chain.chainKey);
-    const [messageKey, next] = step instanceof Promise ? await step : step;
-    this.#track(messageKey);
-    this.#receiving = { kind: 'active', remoteKey: chain.remoteKey, chainKey: this.#track(next), messageNumber: chain.messageNumber + 1 };
-    return messageKey;
+    if (current.messageNumber < messageNumber) return this.#skipTo(current, messageNumber).then((chain) => this.#step(chain));
+    return this.#step(current);
+  }
+
+  /** Whether the message brought a new remote key, so that `ratchetSending` is due once it authenticates. */
+  get ratchetDue(): boolean {
+    return this.#newRemoteKey !== null;
   }
 
   /**
@@ -131,6 +120,33 @@ export class ReceiveDraft {
       key.fill(0);
       skipped.delete(id);
     }
+  }
+
+  /** A new remote key: the current chain ends at `pn` (its keys kept for messages still to come), then a DH step. */
+  async #newChainKey(header: MessageHeader): Promise<Bytes> {
+    const current = this.#receiving;
+    if (current.kind === 'active') await this.#skipTo(current, header.previousChainLength);
+    const remoteKey = copyBytes(header.dhPublicKey);
+    const dh = this.#track(await this.#crypto.x25519(this.#state.dhSelfPrivate, remoteKey));
+    const [rootKey, chainKey] = await kdfRoot(this.#crypto, this.#rootKey, dh);
+    this.#rootKey = this.#track(rootKey);
+    this.#newRemoteKey = remoteKey;
+    let chain: ActiveReceiving = { kind: 'active', remoteKey, chainKey: this.#track(chainKey), messageNumber: 0 };
+    if (header.messageNumber > 0) chain = await this.#skipTo(chain, header.messageNumber);
+    return this.#step(chain);
+  }
+
+  /** The key of `chain`'s next message; the draft's receiving chain moves past it. */
+  #step(chain: ActiveReceiving): Bytes | Promise<Bytes> {
+    const step = kdfChain(this.#crypto, chain.chainKey);
+    if (step instanceof Promise) return step.then(([messageKey, next]) => this.#stepped(chain, messageKey, next));
+    return this.#stepped(chain, step[0], step[1]);
+  }
+
+  #stepped(chain: ActiveReceiving, messageKey: Bytes, next: Bytes): Bytes {
+    this.#track(messageKey);
+    this.#receiving = { kind: 'active', remoteKey: chain.remoteKey, chainKey: this.#track(next), messageNumber: chain.messageNumber + 1 };
+    return messageKey;
   }
 
   /** Steps `chain` to message `until`, keeping each key passed; refuses a gap past `maxSkip`. */
