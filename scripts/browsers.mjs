@@ -6,7 +6,9 @@
 //   node scripts/browsers.mjs            install what is missing when this machine allows it
 //   node scripts/browsers.mjs --check    only report; exit 1 when something is missing
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Debian packages, one per engine plus the X server WebKitGTK needs (it has no headless mode). */
@@ -33,7 +35,15 @@ export function installCommand(packages = BROWSER_PACKAGES) {
   return `sudo apt-get update && sudo apt-get install -y ${packages.join(' ')}`;
 }
 
-const run = (cmd, args, env = {}) => spawnSync(cmd, args, { stdio: 'inherit', env: { ...process.env, ...env } }).status === 0;
+/** Runs a command with its output in `logFile` (apt's progress is long; it is shown only on failure). */
+function run(cmd, args, env, logFile) {
+  const fd = openSync(logFile, 'a');
+  try {
+    return spawnSync(cmd, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } }).status === 0;
+  } finally {
+    closeSync(fd);
+  }
+}
 const found = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
 /**
@@ -60,13 +70,19 @@ export function ensureBrowsers({ log = console.log } = {}) {
   if (!prefix) return { ok: false, missing, command };
   log(`The browser tests drive ${[...new Set(missing.map((m) => m.engine))].join(', ')}, which this machine lacks`);
   for (const m of missing) log(`  missing ${executablePath(m)} (package ${m.pkg})`);
-  log(`Installing Debian's ${packages.join(' ')} with apt-get (nothing downloads a browser by itself; about 2–3 minutes)…`);
-  const sudo = (args) => (prefix.length ? run(prefix[0], [...prefix.slice(1), ...args]) : run(args[0], args.slice(1), { DEBIAN_FRONTEND: 'noninteractive' }));
+  const logFile = join(mkdtempSync(join(tmpdir(), 'agentmesh-apt-')), 'apt.log');
+  log(`Installing Debian's ${packages.join(' ')} with apt-get (nothing downloads a browser by itself; about 2–3 minutes; output in ${logFile})…`);
+  const started = Date.now();
+  const sudo = (args) =>
+    prefix.length ? run(prefix[0], [...prefix.slice(1), ...args], {}, logFile) : run(args[0], args.slice(1), { DEBIAN_FRONTEND: 'noninteractive' }, logFile);
   const aptEnv = prefix.length ? ['env', 'DEBIAN_FRONTEND=noninteractive'] : [];
   const ok = sudo([...aptEnv, 'apt-get', 'update', '-qq']) && sudo([...aptEnv, 'apt-get', 'install', '-y', '-qq', ...packages]);
   const still = missingBrowsers();
-  if (!ok || still.length) return { ok: false, missing: still.length ? still : missing, command };
-  log(`Installed ${packages.join(' ')}.`);
+  if (!ok || still.length) {
+    log(readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n'));
+    return { ok: false, missing: still.length ? still : missing, command };
+  }
+  log(`Installed ${packages.join(' ')} in ${Math.round((Date.now() - started) / 1000)} s.`);
   return { ok: true, installed: packages };
 }
 
