@@ -17,6 +17,10 @@ export interface CurveBackend {
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): MaybePromise<Bytes>;
   ed25519PublicKey(seed: Uint8Array): MaybePromise<Bytes>;
   ed25519Sign(seed: Uint8Array, message: Uint8Array): MaybePromise<Bytes>;
+  /**
+   * The cofactorless equation [S]B = R + [k]A over the bytes given. The provider has already
+   * checked the key and the signature's ranges (`ed25519-strict.ts`) before it calls this.
+   */
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): MaybePromise<boolean>;
   /**
    * A fresh X25519 pair from the backend's own generator. Used only when the provider has no
