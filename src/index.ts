@@ -20,8 +20,10 @@ export { fromBase64Any, fromHex, toBase64Url, toHex, utf8, fromUtf8, type Bytes 
 
 // Crypto providers.
 export {
+  assertEd25519PublicKey,
   createCryptoProvider,
   getDefaultCryptoProvider,
+  isValidEd25519PublicKey,
   setDefaultCryptoProvider,
   webCryptoCurvesSupported,
   CRYPTO_PRESETS,

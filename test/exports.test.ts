@@ -24,10 +24,10 @@ const ROOT = [
   'StaticTrustProvider', 'StorageError', 'StorageSchemaError', 'StoreClosedError',
   'StoreConflictError', 'TooManySkippedMessagesError', 'TrustConfigError', 'TrustError',
   'TrustHandshake', 'TrustTransportError', 'TrustedChannel', 'WebLocks', 'X3DHKeyManager',
-  'checkDidKey', 'createCryptoProvider', 'createInMemoryTransportPair', 'decodeBundle',
+  'assertEd25519PublicKey', 'checkDidKey', 'createCryptoProvider', 'createInMemoryTransportPair', 'decodeBundle',
   'decodeEstablishment', 'defaultKnockPolicy', 'didBelongsToKey', 'didFromPublicKey', 'encodeBundle',
   'encodeEstablishment', 'fromBase64Any', 'fromHex', 'fromUtf8', 'getDefaultCryptoProvider',
-  'isValidDid', 'legacyDidFromPublicKey', 'parseDid', 'setDefaultCryptoProvider', 'toBase64Url',
+  'isValidDid', 'isValidEd25519PublicKey', 'legacyDidFromPublicKey', 'parseDid', 'setDefaultCryptoProvider', 'toBase64Url',
   'toHex', 'utf8', 'webCryptoCurvesSupported',
 ];
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fromBase64Any, toBase64Url, utf8 } from '../src/encoding.js';
 import { AgentIdentity } from '../src/identity/agent-identity.js';
+import { didFromPublicKey } from '../src/identity/did.js';
 import {
   InvalidTrustFrameError,
   KnockExchange,
@@ -133,6 +134,18 @@ describe('KNOCK: signed intents and signed answers', () => {
     const mallory = await makeAgent();
     const forged = await signFrame({ ...(await exchange.createKnock(b2.did, intent())), public_key: toBase64Url(mallory.identity.publicKey) }, mallory.identity);
     expect(await bob2.handleFrame(forged)).toMatchObject({ type: 'error', code: 'did_key_mismatch' });
+  });
+
+  it('a KNOCK from the DID of a small-order key, "signed" with the universal signature, is refused as invalid_key', async () => {
+    const { a, b, bob, provider } = await knockWorld();
+    const identityPoint = new Uint8Array(32);
+    identityPoint[0] = 1;
+    const keyless = didFromPublicKey(identityPoint);
+    (provider as StaticTrustProvider).set(keyless, 1000);
+    const exchange = new KnockExchange({ agentDid: a.did, identity: a.identity, trustProvider: provider, policy: () => ({ accept: true }) });
+    const knock = { ...(await exchange.createKnock(b.did, intent())), from: keyless, public_key: toBase64Url(identityPoint) };
+    const forged = { ...knock, signature: toBase64Url(new Uint8Array([...identityPoint, ...new Uint8Array(32)])) };
+    expect(await bob.handleFrame(forged)).toMatchObject({ type: 'error', code: 'invalid_key' });
   });
 
   it('a forged copy does not burn the genuine KNOCK’s id', async () => {

@@ -9,18 +9,20 @@
  *
  * FC_RUNS=<n> sets the number of runs of every property; FC_SEED=<n> replays a reported seed.
  */
+import { ed25519 } from '@noble/curves/ed25519.js';
 import { base64 } from '@scure/base';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeEstablishment, encodeEstablishment, type EstablishmentJson } from '../src/channel/establishment.js';
 import { SecureChannel } from '../src/channel/secure-channel.js';
-import { createCryptoProvider } from '../src/crypto/index.js';
+import { createCryptoProvider, isValidEd25519PublicKey } from '../src/crypto/index.js';
 import { concatBytes, toBase58, toBase64Url, toHex, utf8, type Bytes } from '../src/encoding.js';
 import {
   AgentMeshError,
   InvalidBundleError,
   InvalidDidError,
   InvalidEstablishmentError,
+  InvalidKeyError,
   InvalidMessageError,
   RatchetStateError,
 } from '../src/errors.js';
@@ -367,12 +369,17 @@ describe('hostile input only ever raises the typed error', () => {
     TIMEOUT,
   );
 
-  it('a DID derived from any key parses and belongs to exactly that key', () => {
+  it('a DID derived from any key parses and belongs to exactly that key; bytes that are no usable key belong to none', () => {
     fc.assert(
-      fc.property(bytes(32, 32), bytes(32, 32), (key, other) => {
+      fc.property(bytes(32, 32), bytes(32, 32), (seed, junk) => {
+        const key = ed25519.getPublicKey(seed);
         const did = didFromPublicKey(key);
         expect(parseDid(did).kind).toBe('agentmesh');
         expect(checkDidKey(did, key)).toBe('match');
+        // Random bytes are rarely a point of prime order: those are refused outright (SECURITY.md, class 7).
+        if (!isValidEd25519PublicKey(junk)) expect(() => checkDidKey(did, junk)).toThrow(InvalidKeyError);
+        else if (toHex(key) !== toHex(junk)) expect(checkDidKey(did, junk)).toBe('mismatch');
+        const other = ed25519.getPublicKey(junk);
         if (toHex(key) !== toHex(other)) expect(checkDidKey(did, other)).toBe('mismatch');
       }),
       params(200),

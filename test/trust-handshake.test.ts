@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AgentIdentity } from '../src/identity/agent-identity.js';
+import { didFromPublicKey } from '../src/identity/did.js';
 import { fromBase64Any, toBase64Url, utf8 } from '../src/encoding.js';
 import {
   InMemoryTrustNetwork,
@@ -267,6 +268,32 @@ describe('trust handshake: every refusal reason', () => {
       provider: () => new StaticTrustProvider({ ['did:mesh:' + '2'.repeat(32)]: 900, ['did:mesh:' + '1'.repeat(32)]: 900 }),
     });
     expect(await reason(alice.hs.verifyPeer(bob.did))).toBe('unknown_key');
+  });
+
+  it('invalid_key: the DID of a small-order key, "proved" by the universal signature, is refused', async () => {
+    // did:agentmesh: of the identity point; R = identity, S = 0 verifies under it on lax verifiers
+    // (node:crypto, WebCrypto, workerd), so before the strict rule this DID passed the handshake.
+    const identityPoint = new Uint8Array(32);
+    identityPoint[0] = 1;
+    const keyless = didFromPublicKey(identityPoint);
+    const { alice, bob, network } = await world({
+      provider: (ids) => new StaticTrustProvider({ [ids.alice.did]: 900, [ids.bob.did]: 900, [keyless]: 1000 }),
+    });
+    // The keyless DID's endpoint relays every frame to Bob and answers as itself, with its own claim.
+    network.endpoint(keyless).listen(async (f: any) => {
+      const answer: any = await bob.transport.request({ ...f, to: bob.did });
+      answer.from = keyless;
+      if (answer.type === 'trust_response') {
+        answer.response.agent_did = keyless;
+        answer.response.public_key = toBase64Url(identityPoint);
+        answer.response.signature = toBase64Url(new Uint8Array([...identityPoint, ...new Uint8Array(32)]));
+      }
+      return answer;
+    });
+    const error = await refusal(alice.hs.verifyPeer(keyless));
+    expect(error.reason).toBe('invalid_key');
+    expect(error.message).toMatch(/small order/);
+    expect(alice.hs.cache.get(keyless, 700)).toBeNull();
   });
 
   it('did_key_mismatch: a key that is not the one the DID names (derived and legacy)', async () => {

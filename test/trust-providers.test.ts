@@ -23,7 +23,7 @@ const fixed = (score: number | null, key: Uint8Array | null = null): TrustProvid
 describe('StaticTrustProvider', () => {
   it('answers scores and keys from a record or from entries', async () => {
     const id = await AgentIdentity.generate();
-    const key = new Uint8Array(32).fill(9);
+    const key = (await AgentIdentity.generate()).publicKey; // a usable key: junk bytes are refused (SECURITY.md, class 7)
     const p = new StaticTrustProvider({ [id.did]: { score: 810, publicKey: id.publicKey }, [LEGACY]: { score: 400, publicKey: key } });
     expect(await p.getTrustScore(id.did)).toBe(810);
     expect(await p.getPublicKey(LEGACY)).toEqual(key);

@@ -1,4 +1,4 @@
-import { DID_PREFIX, didFromPublicKey, fromBase64Any, getDefaultCryptoProvider, isValidDid, type Bytes } from '../src/index.js';
+import { DID_PREFIX, assertEd25519PublicKey, didFromPublicKey, fromBase64Any, isValidDid, type Bytes } from '../src/index.js';
 import type { Config } from './config.js';
 import { badRequest } from './http.js';
 
@@ -22,16 +22,20 @@ export function readKey(value: unknown, field: string, length = 32): Bytes {
   return bytes;
 }
 
-/** A registrable DID: `did:agentmesh:` derived from this Ed25519 key, which must be a curve point. */
+/**
+ * A registrable DID: `did:agentmesh:` derived from this Ed25519 key, which must be a usable key
+ * (canonical, of prime order). A small-order key would let the universal signature (R = identity,
+ * S = 0) "prove possession" of a DID nobody holds, on backends that do not refuse it themselves.
+ */
 export function checkRegistration(did: unknown, publicKey: Bytes): string {
   if (typeof did !== 'string' || !isValidDid(did)) throw badRequest('invalid_did', '"did" must be a DID');
   if (!did.startsWith(DID_PREFIX)) {
     throw badRequest('unsupported_did', `only ${DID_PREFIX} DIDs, which a key proves, can be registered`);
   }
   try {
-    getDefaultCryptoProvider().ed25519ToX25519Public(publicKey);
-  } catch {
-    throw badRequest('invalid_key', '"public_key" is not a valid Ed25519 public key');
+    assertEd25519PublicKey(publicKey, '"public_key"');
+  } catch (error) {
+    throw badRequest('invalid_key', (error as Error).message);
   }
   if (didFromPublicKey(publicKey) !== did) throw badRequest('did_mismatch', '"did" is not the DID derived from "public_key"');
   return did;

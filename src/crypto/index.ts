@@ -9,11 +9,13 @@ import {
 } from './noble.js';
 import type { AeadBackend, CryptoProvider, CurveBackend, HashBackend, RandomSource, X25519KeyPair } from './provider.js';
 import { PublicKeyCache } from './key-cache.js';
+import { assertEd25519PublicKey, ed25519VerifyInputsStrict } from './ed25519-strict.js';
 import { RedactedKeyPair } from '../redacted.js';
 import { webCryptoCurves, webCryptoCurvesSupported, webCryptoHashes } from './webcrypto.js';
 
 export type { AeadBackend, CryptoProvider, CurveBackend, HashBackend, MaybePromise, RandomSource, X25519KeyPair } from './provider.js';
 export { sha256 } from './noble.js';
+export { assertEd25519PublicKey, ed25519PublicKeyProblem, isValidEd25519PublicKey } from './ed25519-strict.js';
 export { webCryptoCurvesSupported } from './webcrypto.js';
 
 export type CurveChoice = 'webcrypto' | 'noble' | 'auto';
@@ -196,7 +198,9 @@ export function createCryptoProvider(options: CryptoProviderOptions | CryptoPres
     x25519: (k, p) => curves.x25519(k, p),
     ed25519PublicKey: (s) => curves.ed25519PublicKey(s),
     ed25519Sign: (s, m) => curves.ed25519Sign(s, m),
-    ed25519Verify: (p, m, s) => curves.ed25519Verify(p, m, s),
+    // One rule for every backend (ed25519-strict.ts): key and signature ranges here, the
+    // cofactorless equation in the backend.
+    ed25519Verify: (p, m, s) => (ed25519VerifyInputsStrict(p, s) ? curves.ed25519Verify(p, m, s) : false),
     ed25519ToX25519Public: ed25519ToX25519PublicCached,
     ed25519ToX25519Private,
     hmacSha256: (k, d) => hashes.hmacSha256(k, d),
@@ -223,6 +227,9 @@ const montgomeryPublics = new PublicKeyCache<Bytes>(16);
 function ed25519ToX25519PublicCached(publicKey: Uint8Array): Bytes {
   const hit = montgomeryPublics.get(publicKey);
   if (hit) return new Uint8Array(hit) as Bytes;
+  // A small-order or mixed-order key has no place in a key agreement either (its X25519 form
+  // gives an all-zero or a torsion-shifted secret).
+  assertEd25519PublicKey(publicKey);
   const out = ed25519ToX25519Public(publicKey);
   montgomeryPublics.set(publicKey, new Uint8Array(out) as Bytes);
   return out;

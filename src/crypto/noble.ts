@@ -3,7 +3,8 @@ import { equalBytes } from '@noble/ciphers/utils.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
+import { sha256 as nobleSha256, sha512 } from '@noble/hashes/sha2.js';
+import { bytesToNumberLE, concatBytes } from '@noble/curves/utils.js';
 import type { Bytes } from '../encoding.js';
 import { AuthenticationError, InvalidKeyError } from '../errors.js';
 import type { AeadBackend, CurveBackend, HashBackend } from './provider.js';
@@ -22,15 +23,31 @@ export const nobleCurves: CurveBackend = {
   ed25519Sign(seed, message) {
     return ed25519.sign(message, seed) as Bytes;
   },
-  ed25519Verify(publicKey, message, signature) {
-    try {
-      // RFC 8032 strictness, matching libsodium and WebCrypto rather than ZIP-215.
-      return ed25519.verify(signature, message, publicKey, { zip215: false });
-    } catch {
-      return false;
-    }
-  },
+  ed25519Verify: verifyCofactorless,
 };
+
+const { Point } = ed25519;
+
+/**
+ * RFC 8032 §5.1.7 with the cofactorless equation [S]B = R + [k]A, which node:crypto, WebCrypto and
+ * workerd check (they compare R's bytes); noble's own `verify` multiplies by the cofactor and so
+ * accepts R with a small-order component that the others refuse. Points are decoded strictly
+ * (y < p); the key checks of the rule are the provider's (`ed25519-strict.ts`).
+ */
+function verifyCofactorless(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  try {
+    const r = signature.subarray(0, 32);
+    const s = bytesToNumberLE(signature.subarray(32, 64));
+    if (s >= Point.Fn.ORDER) return false;
+    const A = Point.fromBytes(publicKey, false);
+    const R = Point.fromBytes(r, false);
+    const k = Point.Fn.create(bytesToNumberLE(sha512(concatBytes(r, publicKey, message))));
+    return Point.BASE.multiplyUnsafe(s).equals(R.add(A.multiplyUnsafe(k)));
+  } catch {
+    return false;
+  }
+}
 
 export const nobleHashes: HashBackend = {
   name: 'noble-hashes',

@@ -17,6 +17,10 @@ export interface CurveBackend {
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): MaybePromise<Bytes>;
   ed25519PublicKey(seed: Uint8Array): MaybePromise<Bytes>;
   ed25519Sign(seed: Uint8Array, message: Uint8Array): MaybePromise<Bytes>;
+  /**
+   * The cofactorless equation [S]B = R + [k]A over the bytes given. The provider has already
+   * checked the key and the signature's ranges (`ed25519-strict.ts`) before it calls this.
+   */
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): MaybePromise<boolean>;
   /**
    * A fresh X25519 pair from the backend's own generator. Used only when the provider has no
@@ -60,8 +64,16 @@ export interface CryptoProvider {
   x25519(privateKey: Uint8Array, publicKey: Uint8Array): MaybePromise<Bytes>;
   ed25519PublicKey(seed: Uint8Array): MaybePromise<Bytes>;
   ed25519Sign(seed: Uint8Array, message: Uint8Array): MaybePromise<Bytes>;
+  /**
+   * False for anything the strict rule refuses (`ed25519-strict.ts`): a key that is not canonical or
+   * not of prime order, S ≥ L, a non-canonical or identity R, or a signature that only a
+   * cofactored equation accepts. Every backend gives the same answer (test/vectors-ed25519/).
+   */
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): MaybePromise<boolean>;
-  /** Montgomery form of an Ed25519 public key. Throws `InvalidKeyError` if it is not a valid point. */
+  /**
+   * Montgomery form of an Ed25519 public key. Throws `InvalidKeyError` unless it is a usable key:
+   * canonical, on the curve, of prime order (`assertEd25519PublicKey`).
+   */
   ed25519ToX25519Public(publicKey: Uint8Array): Bytes;
   /** Clamped X25519 scalar of an Ed25519 seed (libsodium's `sk_to_curve25519`). */
   ed25519ToX25519Private(seed: Uint8Array): Bytes;

@@ -1,4 +1,4 @@
-import { sha256 } from '../crypto/index.js';
+import { assertEd25519PublicKey, sha256 } from '../crypto/index.js';
 import { fromBase58, toBase58, toHex } from '../encoding.js';
 import { InvalidDidError } from '../errors.js';
 
@@ -61,11 +61,14 @@ export function isValidDid(did: unknown): did is string {
 /**
  * Whether `ed25519PublicKey` is the key `did` names: `match` or `mismatch` for derived DIDs,
  * `unverifiable` for legacy names (their binding must come from elsewhere, such as a trust provider).
+ * Throws `InvalidKeyError` for a 32-byte key that is not a usable Ed25519 key (small order, a
+ * small-order component, not canonical): a DID that hashes such a key names no one who can sign.
  */
 export function checkDidKey(did: string, ed25519PublicKey: Uint8Array): 'match' | 'mismatch' | 'unverifiable' {
   const parsed = parseDid(did);
+  if (ed25519PublicKey.length !== 32) return parsed.kind === 'legacy' ? 'unverifiable' : 'mismatch';
+  assertEd25519PublicKey(ed25519PublicKey, 'the Ed25519 public key');
   if (parsed.kind === 'legacy') return 'unverifiable';
-  if (ed25519PublicKey.length !== 32) return 'mismatch';
   return didFromPublicKey(ed25519PublicKey) === did ? 'match' : 'mismatch';
 }
 

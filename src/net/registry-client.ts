@@ -287,8 +287,12 @@ function toAgentInfo(json: Json | null): AgentInfo {
  * identity key is its Montgomery form, and the signed pre-key verifies under it.
  */
 export async function checkBundleBelongsTo(did: string, bundle: PreKeyBundle, crypto: CryptoProvider = getDefaultCryptoProvider()): Promise<void> {
-  if (checkDidKey(did, bundle.identityKeyEd) === 'mismatch') {
-    throw new InvalidBundleError(`the bundle's identity key does not belong to ${did}`);
+  let binding: ReturnType<typeof checkDidKey>;
+  try {
+    binding = checkDidKey(did, bundle.identityKeyEd);
+  } catch (cause) {
+    throw new InvalidBundleError(`the bundle's identity key is refused: ${(cause as Error).message}`, { cause });
   }
+  if (binding === 'mismatch') throw new InvalidBundleError(`the bundle's identity key does not belong to ${did}`);
   await verifyBundleKeys(bundle, crypto);
 }

@@ -20,6 +20,8 @@ export type TrustFailureReason =
   | 'unknown_key'
   /** A key that does not belong to the DID presenting it. */
   | 'did_key_mismatch'
+  /** A key that is no usable Ed25519 key: small order, a small-order component, or not canonical. */
+  | 'invalid_key'
   /** The peer's frame does not parse. */
   | 'malformed'
   /** The peer could not be reached, or did not answer in time. */

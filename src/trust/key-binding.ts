@@ -1,11 +1,13 @@
-import type { CryptoProvider } from '../crypto/index.js';
+import { ed25519PublicKeyProblem, isValidEd25519PublicKey, type CryptoProvider } from '../crypto/index.js';
 import { checkDidKey } from '../identity/did.js';
 import { TrustError } from './errors.js';
 import { lookUpKey, type TrustProvider } from './provider.js';
 
 /**
  * Throws unless `ed25519PublicKey` belongs to `did`: derived `did:agentmesh:` DIDs by their hash,
- * legacy `did:mesh:` names only when the trust provider knows them by this very key.
+ * legacy `did:mesh:` names only when the trust provider knows them by this very key. A key that
+ * is not a usable Ed25519 key (small order, a small-order component, not canonical) is refused
+ * first, as `invalid_key`, whatever DID it hashes to.
  */
 export async function assertKeyBelongsToDid(
   did: string,
@@ -13,6 +15,10 @@ export async function assertKeyBelongsToDid(
   provider: TrustProvider,
   crypto: CryptoProvider,
 ): Promise<void> {
+  if (!isValidEd25519PublicKey(ed25519PublicKey)) {
+    const problem = ed25519PublicKeyProblem(ed25519PublicKey) ?? 'is not usable';
+    throw new TrustError('invalid_key', `the key ${did} presented ${problem}`, { peerDid: did });
+  }
   let binding: ReturnType<typeof checkDidKey>;
   try {
     binding = checkDidKey(did, ed25519PublicKey);

@@ -1,4 +1,4 @@
-import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.js';
+import { ed25519PublicKeyProblem, getDefaultCryptoProvider, isValidEd25519PublicKey, type CryptoProvider } from '../crypto/index.js';
 import { copyBytes, type Bytes } from '../encoding.js';
 import { checkDidKey, parseDid } from '../identity/did.js';
 import { TrustConfigError, TrustError } from './errors.js';
@@ -81,6 +81,8 @@ export class StaticTrustProvider implements TrustProvider {
     assertTrustScore(score, `the score for ${did}`);
     if (publicKey !== undefined) {
       if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) throw new TrustConfigError(`the key for ${did} must be 32 bytes`);
+      const problem = isValidEd25519PublicKey(publicKey) ? null : ed25519PublicKeyProblem(publicKey);
+      if (problem) throw new TrustConfigError(`the key for ${did} ${problem}`);
       if (checkDidKey(did, publicKey) === 'mismatch') throw new TrustConfigError(`the key given for ${did} is not the key it names`);
     }
     this.#entries.set(did, { score, publicKey: publicKey ? copyBytes(publicKey) : null });

@@ -1,4 +1,4 @@
-import type { CryptoProvider } from '../crypto/index.js';
+import { assertEd25519PublicKey, type CryptoProvider } from '../crypto/index.js';
 import { toBase64Url, type Bytes } from '../encoding.js';
 import { InvalidBundleError } from '../errors.js';
 import { asRecord, parseJsonText, readBytes, readUint32 } from '../wire/json.js';
@@ -83,9 +83,16 @@ export function checkBundleShape(bundle: PreKeyBundle): void {
 
 /**
  * The bundle's keys hang together: the signed pre-key verifies under `identityKeyEd`, and
- * `identityKey` is the X25519 form of `identityKeyEd`. Throws `InvalidBundleError` otherwise.
+ * `identityKey` is the X25519 form of `identityKeyEd`, which is a usable Ed25519 key (canonical, of
+ * prime order). Throws `InvalidBundleError` otherwise.
  */
 export async function verifyBundleKeys(bundle: PreKeyBundle, crypto: CryptoProvider): Promise<void> {
+  // Refused before any signature check, with the reason (a small-order key matches forged signatures).
+  try {
+    assertEd25519PublicKey(bundle.identityKeyEd, 'identity_key_ed');
+  } catch (cause) {
+    throw new InvalidBundleError((cause as Error).message, { cause });
+  }
   if (!(await crypto.ed25519Verify(bundle.identityKeyEd, bundle.signedPreKey, bundle.signedPreKeySignature))) {
     throw new InvalidBundleError('signed pre-key signature verification failed: the pre-key was not signed by the claimed identity key');
   }
