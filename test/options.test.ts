@@ -49,10 +49,16 @@ describe('options are checked where they enter', () => {
 
   it.each([
     [{ connectTimeoutMs: -1 }, /connectTimeoutMs/],
+    [{ heartbeatIntervalMs: 0 }, /heartbeatIntervalMs/],
     [{ sendTimeoutMs: Number.NaN }, /sendTimeoutMs/],
     [{ maxFrameChars: 0 }, /maxFrameChars/],
   ])('RelayClient refuses %o', async (bad, message) => {
     const identity = await AgentIdentity.generate();
     expect(() => new RelayClient({ url: 'http://127.0.0.1:1', identity, ...bad })).toThrow(message);
+  });
+
+  it('RelayClient takes 0 for the timeouts that 0 turns off', async () => {
+    const identity = await AgentIdentity.generate();
+    expect(() => new RelayClient({ url: 'http://127.0.0.1:1', identity, connectTimeoutMs: 0, sendTimeoutMs: 0 })).not.toThrow();
   });
 });
