@@ -41,8 +41,8 @@ export interface AbuseHost {
   fail(kind: string, message: string): void;
   /** A victim was denied service beyond the documented limits. */
   deny(message: string): void;
-  /** A DID was registered (its object now holds tables). */
-  registered(did: string): void;
+  /** A DID was registered (its object now holds tables), or maybe (no answer: `known` false). */
+  registered(did: string, known: boolean): void;
   /** WebSocket frames sent, and upgrades opened. */
   counted(what: 'frame' | 'upgrade'): void;
 }
@@ -366,8 +366,10 @@ export class RelayAbuse {
     const signer = new RequestSigner(identity);
     const body = JSON.stringify({ did: identity.did, public_key: toBase64Url(identity.publicKey), capabilities: ['fuzz-attacker'], metadata: {} });
     const r = await this.#h.call('POST', '/v1/agents', { headers: { authorization: await signer.authorization('POST', '/v1/agents', body), 'content-type': 'application/json' }, body, kind: 'attacker registers' });
-    if (r && (r.status === 200 || r.status === 201)) this.#h.registered(identity.did);
     const a = { identity, signer, sent: 0 };
+    if (!r) this.#h.registered(identity.did, false);
+    if (r?.status !== 200 && r?.status !== 201) return a; // used once, and not kept
+    this.#h.registered(identity.did, true);
     this.#attackers.push(a);
     this.stats.attackers += 1;
     return a;

@@ -588,7 +588,7 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
           bump,
           fail,
           deny,
-          registered: (did) => void registeredDids.add(did),
+          registered: (did, known) => void (known ? registeredDids.add(did) : (registrationsUnknown += 1)),
           counted: (what) => void (what === 'frame' ? (frames += 1) : (upgrades += 1)),
         },
         victims.map((v) => v.victim),
