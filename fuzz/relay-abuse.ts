@@ -368,7 +368,8 @@ export class RelayAbuse {
     const r = await this.#h.call('POST', '/v1/agents', { headers: { authorization: await signer.authorization('POST', '/v1/agents', body), 'content-type': 'application/json' }, body, kind: 'attacker registers' });
     const a = { identity, signer, sent: 0 };
     if (!r) this.#h.registered(identity.did, false);
-    if (r?.status !== 200 && r?.status !== 201) return a; // used once, and not kept
+    if (r && r.status !== 201) this.#h.fail('status', `a fresh DID's registration: expected 201, got ${r.status} ${JSON.stringify(r.body).slice(0, 200)}`);
+    if (r?.status !== 201) return a; // used once, and not kept
     this.#h.registered(identity.did, true);
     this.#attackers.push(a);
     this.stats.attackers += 1;
