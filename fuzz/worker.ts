@@ -599,7 +599,7 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
     const restartEvery = options.restarts ? Math.floor(options.requests / (options.restarts + 1)) : Infinity;
     let nextRestart = restartEvery;
     while (requests < options.requests) {
-      if (requests >= nextRestart) {
+      if (requests >= nextRestart && restarts < (options.restarts ?? 0)) {
         nextRestart += restartEvery;
         await restart();
         continue;
