@@ -333,6 +333,7 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
       return;
     }
     u.from.wroteTo.add(u.to.did);
+    if (u.to.wroteTo.has(u.from.did) && victimDids.has(u.to.did)) bump("established peers' frames to victims accepted");
     const status = (r.body as { status?: string }).status;
     if (status === 'duplicate' && fresh) fail('dedup', 'a fresh frame was answered "duplicate"');
     if (status === 'duplicate' && !fresh) bump('frames confirmed as duplicates after a restart');
