@@ -55,4 +55,9 @@ describe('options are checked where they enter', () => {
     const identity = await AgentIdentity.generate();
     expect(() => new RelayClient({ url: 'http://127.0.0.1:1', identity, ...bad })).toThrow(message);
   });
+
+  it('RelayClient takes 0 for connectTimeoutMs and sendTimeoutMs: no time limit, as documented', async () => {
+    const identity = await AgentIdentity.generate();
+    expect(() => new RelayClient({ url: 'http://127.0.0.1:1', identity, connectTimeoutMs: 0, sendTimeoutMs: 0 })).not.toThrow();
+  });
 });

@@ -146,9 +146,9 @@ export class RelayClient {
   readonly #handled = new Map<string, true>();
 
   constructor(options: RelayClientOptions) {
-    for (const name of ['heartbeatIntervalMs', 'idleTimeoutMs', 'handshakeTimeoutMs', 'connectTimeoutMs', 'sendTimeoutMs'] as const) {
-      checkDurationOption(name, options[name]);
-    }
+    for (const name of ['heartbeatIntervalMs', 'idleTimeoutMs', 'handshakeTimeoutMs'] as const) checkDurationOption(name, options[name]);
+    // 0: no time limit, as documented.
+    for (const name of ['connectTimeoutMs', 'sendTimeoutMs'] as const) checkDurationOption(name, options[name], 0);
     checkIntegerOption('maxFrameChars', options.maxFrameChars, 1, MAX_FRAME_CHARS_OPTION);
     this.#o = {
       heartbeatIntervalMs: 30_000,
