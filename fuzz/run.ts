@@ -10,7 +10,8 @@
  *
  * Parts: `parsers` (fuzz/parsers.ts, in a worker thread with a per-input watchdog), `ratchet`
  * (fuzz/ratchet.ts), `crash` (fuzz/crash.ts: every write point of a conversation, memory and
- * IndexedDB stores), `worker` (fuzz/worker.ts: a local Worker, killed and restarted mid-burst),
+ * IndexedDB stores), `worker` (fuzz/worker.ts: a local Worker, killed and restarted mid-burst,
+ * with fuzz/relay-abuse.ts: victims' connections, inboxes and the state directory under strangers' abuse),
  * `agent` (fuzz/agent.ts: MeshAgents that keep talking while fresh DIDs send them abuse frames).
  * Prints a summary and writes a JSON report (`--report <file>`; default in the temp directory).
  * Exits 1 when anything failed. On a shared machine, run it under `nice -n 19`.
@@ -199,7 +200,9 @@ if (parts.includes('worker')) {
   const r = await runWorkerFuzz({ seed, requests, restarts, log: (l) => (values.quiet ? undefined : l.startsWith('[wrangler]') ? undefined : log(`  ${l}`)) });
   report.worker = r;
   failed += r.failures.length;
-  log(`worker: ${r.requests} requests, ${r.restarts} restarts, ${r.failures.length} failures, slowest answer ${r.slowestMs} ms`);
+  log(`worker: ${r.requests} requests, ${r.frames} socket frames, ${r.upgrades} upgrades, ${r.restarts} restarts, ${r.failures.length} failures; answers p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, slowest ${r.slowestMs} ms`);
+  log(`  relay abuse: ${r.victims} victims, ${r.attackers} attacker DIDs, ${r.ghosts} unregistered DIDs; victims denied service: ${r.denials}; worst victim connect ${r.worstConnectMs} ms, worst peer probe ${r.worstProbeMs} ms`);
+  log(`  agent objects: ${r.objects.touched} touched, ${r.objects.withTables} with tables, ${r.objects.registered} registered`);
   log(`  statuses ${JSON.stringify(r.statuses)}`);
   log(`  ${Object.entries(r.counts).map(([k, v]) => `${k}: ${v}`).join('; ')}`);
   for (const f of r.failures.slice(0, 20)) log(`  FAIL request ${f.request} (${f.kind}): ${f.message.slice(0, 300)}`);

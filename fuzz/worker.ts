@@ -30,6 +30,7 @@ import { EncryptedMessage } from '../src/wire/encrypted-message.js';
 import { decodeBundle } from '../src/x3dh/bundle.js';
 import { X3DHKeyManager } from '../src/x3dh/key-manager.js';
 import { deepText, hostileValue, mutateText, mutateValue, randomText, toJsonText } from './mutate.js';
+import { RelayAbuse, schemaFiles, type Victim } from './relay-abuse.js';
 import { Rng } from './rng.js';
 
 export interface WorkerFuzzOptions {
@@ -49,6 +50,16 @@ export interface WorkerFuzzOptions {
   snapshot?: boolean;
   /** How to start the Worker (default: scripts/local-worker.mjs, from a snapshot when `snapshot`). */
   launch?: (options: LocalWorkerOptions) => Promise<LocalWorker>;
+  /**
+   * Agents of the population that strangers attack (fuzz/relay-abuse.ts: idle sockets, forged
+   * upgrades, inbox floods from fresh DIDs, heartbeat floods), each with established peers
+   * (default 3; 0 turns the relay abuse off, with the sprays at unregistered DIDs).
+   */
+  victims?: number;
+  /** How much of the traffic is relay abuse: a weight multiplier (default 1). */
+  abuseWeight?: number;
+  /** Idle unauthenticated sockets held open against each victim in the background (default 10). */
+  idleSockets?: number;
 }
 
 export interface WorkerFuzzResult {
@@ -59,6 +70,22 @@ export interface WorkerFuzzResult {
   statuses: Record<string, number>;
   failures: { request: number; kind: string; message: string }[];
   slowestMs: number;
+  /** Answer times of all HTTP requests (ms): median, 99th percentile. */
+  latency: { p50: number; p99: number };
+  /** WebSocket frames sent, and upgrades opened (idle sockets and forged upgrades included). */
+  frames: number;
+  upgrades: number;
+  victims: number;
+  /** Fresh DIDs registered to attack, and unregistered DIDs requests were sent about. */
+  attackers: number;
+  ghosts: number;
+  /** Victims denied service beyond the documented limits (each also a failure). */
+  denials: number;
+  /** The victims' worst connect (signed upgrade to `connected`) and peer-probe delivery (ms). */
+  worstConnectMs: number;
+  worstProbeMs: number;
+  /** Agent objects in the state directory, and those holding tables (only registered agents may). */
+  objects: { touched: number; withTables: number; registered: number };
 }
 
 class Failure extends Error {}
@@ -82,6 +109,8 @@ interface Agent {
   acked: Set<string>;
   /** Frames whose acknowledgement got no answer (a restart cut it off): gone or back, both fine. */
   ackUnknown: Set<string>;
+  /** Agents this one wrote a frame to (the relay confirmed it): its established peers. */
+  wroteTo: Set<string>;
 }
 
 interface Unconfirmed {
@@ -121,6 +150,18 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
     failures.push({ request: requests, kind, message: message.slice(0, 800) });
     log(`FAILURE at request ${requests} (${kind}): ${message.slice(0, 300)}`);
   };
+  let denials = 0;
+  const deny = (message: string) => {
+    denials += 1;
+    fail('victim-denied', message);
+  };
+  const answerMs: number[] = [];
+  let frames = 0;
+  let upgrades = 0;
+  let abuse: RelayAbuse | null = null;
+  let objects = { touched: 0, withTables: 0, registered: 0 };
+  let victimCount = 0;
+  const victimDids = new Set<string>();
 
   /** One request; checks what every answer must satisfy; returns status and parsed body. */
   async function call(method: string, path: string, init: { headers?: Record<string, string>; body?: string | Uint8Array; kind: string }): Promise<{ status: number; body: unknown; ms: number } | null> {
@@ -154,6 +195,7 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
       return null;
     }
     slowest = Math.max(slowest, ms);
+    answerMs.push(ms);
     statuses[res.status] = (statuses[res.status] ?? 0) + 1;
     if (ms > slowMs) fail('slow', `${init.kind}: ${method} ${path.slice(0, 80)} took ${Math.round(ms)} ms`);
     if (res.status >= 500) fail('5xx', `${init.kind}: ${method} ${path.slice(0, 80)} → ${res.status} ${text.slice(0, 200)}`);
@@ -202,12 +244,19 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
       pending: new Map(),
       acked: new Set(),
       ackUnknown: new Set(),
+      wroteTo: new Set(),
     };
   }
 
+  /** DIDs registered (their objects hold tables), and registrations whose outcome a restart hid. */
+  const registeredDids = new Set<string>();
+  let registrationsUnknown = 0;
   async function register(a: Agent) {
     const body = JSON.stringify({ did: a.did, public_key: toBase64Url(a.identity.publicKey), capabilities: ['fuzz'], metadata: { n: rng.int(100) } });
-    expectStatus(await signed(a, 'POST', '/v1/agents', body, 'register'), [200, 201], 'register');
+    const r = await signed(a, 'POST', '/v1/agents', body, 'register');
+    expectStatus(r, [200, 201], 'register');
+    if (r && r.status < 300) registeredDids.add(a.did);
+    else if (!r) registrationsUnknown += 1;
   }
 
   async function upload(a: Agent, count: number) {
@@ -256,6 +305,21 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
     await post({ from, to, id: frame.id, body: JSON.stringify(frame), plaintext }, true);
   }
 
+  /**
+   * An established peer's frame was refused. Only the peer's own share (200 frames per sender
+   * here) or a recipient full of established peers' frames (1 000 in all, of which strangers hold
+   * at most 250) may refuse it: a limit strangers fill never may.
+   */
+  function deniedPeer(u: Unconfirmed, r: { status: number; body: unknown }) {
+    const message = String((r.body as { message?: unknown } | null)?.message);
+    const fromPeer = [...u.to.pending.values()].filter((p) => p.from === u.from.did).length;
+    const documented =
+      r.status === 429 &&
+      ((message.includes('your frames') && fromPeer >= 190) || (message.includes('recipient has too many frames waiting') && !message.includes('not written to') && u.to.pending.size >= 700));
+    if (documented) bump("established peer's frame refused by its own share (documented)");
+    else deny(`${u.from.did.slice(-8)}'s frame to ${u.to.did.slice(-8)}, which wrote to it, was refused: ${r.status} ${message} (${fromPeer} of its frames and ${u.to.pending.size} in all known pending)`);
+  }
+
   /** Posts a frame; one the relay did not answer waits in `unconfirmed` and goes again, same id. */
   async function post(u: Unconfirmed, fresh: boolean) {
     const r = await signed(u.from, 'POST', `/v1/agents/${u.to.did}/inbox`, u.body, fresh ? 'post frame' : 'post frame again');
@@ -264,7 +328,12 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
       return;
     }
     expectStatus(r, [202, 429], 'post frame');
-    if (r.status !== 202) return;
+    if (r.status !== 202) {
+      if (u.to.wroteTo.has(u.from.did)) deniedPeer(u, r);
+      return;
+    }
+    u.from.wroteTo.add(u.to.did);
+    if (u.to.wroteTo.has(u.from.did) && victimDids.has(u.to.did)) bump("established peers' frames to victims accepted");
     const status = (r.body as { status?: string }).status;
     if (status === 'duplicate' && fresh) fail('dedup', 'a fresh frame was answered "duplicate"');
     if (status === 'duplicate' && !fresh) bump('frames confirmed as duplicates after a restart');
@@ -273,18 +342,30 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
 
   /** Reads the inbox, decrypts what is new, acknowledges some of it; checks delivery properties. */
   async function readInbox(a: Agent) {
-    const r = await signed(a, 'GET', `/v1/agents/${a.did}/inbox?limit=100`, undefined, 'read inbox');
-    if (!r || r.status !== 200) return r && expectStatus(r, [200], 'read inbox');
-    const frames = (r.body as { frames: Record<string, unknown>[] }).frames;
+    // Page by page (100 frames or 512 KiB each): strangers' frames can fill several.
+    const frames: Record<string, unknown>[] = [];
+    let last = false;
+    for (let page = 0, after = 0; page < 24; page++) {
+      const r = await signed(a, 'GET', `/v1/agents/${a.did}/inbox?limit=100${after ? `&after=${after}` : ''}`, undefined, 'read inbox');
+      if (!r || r.status !== 200) return r && expectStatus(r, [200], 'read inbox');
+      const body = r.body as { frames: Record<string, unknown>[]; next: number | null };
+      frames.push(...body.frames);
+      if (body.next === null) {
+        last = true;
+        break;
+      }
+      after = body.next;
+    }
     const seen = new Set<string>();
     const acks: { from: string; id: string }[] = [];
     for (const f of frames) {
       const id = f.id as string;
-      if (seen.has(id)) fail('dup-delivery', `frame ${id} appears twice in one inbox page`);
+      if (seen.has(id)) fail('dup-delivery', `frame ${id} appears twice in one inbox read`);
       seen.add(id);
-      if (!population.has(f.from as string)) {
-        // From a junk sender: whatever it is, it is acknowledged and dropped.
-        acks.push({ from: f.from as string, id });
+      if (!population.has(f.from as string) || abuse?.probes.has(id)) {
+        // From a junk sender: whatever it is, it is acknowledged and dropped; a victim mostly
+        // leaves strangers' frames where they are (the inbox-locking attack), and purges them.
+        if (!victimDids.has(a.did) || rng.chance(0.1)) acks.push({ from: f.from as string, id });
         bump('junk frames received');
         continue;
       }
@@ -310,20 +391,23 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
       }
       if (rng.chance(0.8)) acks.push({ from: f.from as string, id });
     }
-    // Everything confirmed and not acknowledged must be there (pages hold 100; inboxes stay small).
-    if (frames.length < 100 && !restarting) {
+    // Everything confirmed and not acknowledged must be there, once the page was the last one
+    // (pages hold 100 frames or 512 KiB; strangers' frames can fill several).
+    if (last && !restarting) {
       for (const id of a.pending.keys()) if (!seen.has(id) && !a.ackUnknown.has(id)) fail('lost', `confirmed frame ${id} is missing from ${a.did}'s inbox`);
     }
-    if (acks.length === 0) return;
-    const ack = await signed(a, 'POST', `/v1/agents/${a.did}/inbox/ack`, JSON.stringify({ acks }), 'ack');
-    for (const k of acks) {
-      if (ack?.status === 200) {
-        a.pending.delete(k.id);
-        a.acked.add(k.id);
-        a.ackUnknown.delete(k.id);
-      } else if (!ack) {
-        a.ackUnknown.add(k.id);
-        a.acked.add(k.id);
+    for (let i = 0; i < acks.length; i += 100) {
+      const chunk = acks.slice(i, i + 100);
+      const ack = await signed(a, 'POST', `/v1/agents/${a.did}/inbox/ack`, JSON.stringify({ acks: chunk }), 'ack');
+      for (const k of chunk) {
+        if (ack?.status === 200) {
+          a.pending.delete(k.id);
+          a.acked.add(k.id);
+          a.ackUnknown.delete(k.id);
+        } else if (!ack) {
+          a.ackUnknown.add(k.id);
+          a.acked.add(k.id);
+        }
       }
     }
   }
@@ -478,10 +562,45 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
       await upload(j, 5);
     }
     await unreadBodies();
+    // The victims: agents that wrote to two others (their established peers), then are attacked.
+    const victims: { agent: Agent; victim: Victim }[] = [];
+    for (const [i, v] of agents.slice(0, Math.min(options.victims ?? 3, agents.length - 2)).entries()) {
+      for (const p of agents.filter((x) => x !== v).slice(i, i + 2)) await sendFrame(v, p);
+      const victim: Victim = {
+        identity: v.identity,
+        did: v.did,
+        signer: v.signer,
+        address: `10.0.0.${i + 1}`,
+        get peers() {
+          return agents.filter((p) => v.wroteTo.has(p.did)).map((p) => ({ did: p.did, signer: p.signer }));
+        },
+      };
+      victims.push({ agent: v, victim });
+      victimDids.add(v.did);
+    }
+    victimCount = victims.length;
+    if (victims.length > 0) {
+      abuse = new RelayAbuse(
+        {
+          rng,
+          url: () => worker.url,
+          restarting: () => restarting,
+          call,
+          bump,
+          fail,
+          deny,
+          registered: (did, known) => void (known ? registeredDids.add(did) : (registrationsUnknown += 1)),
+          counted: (what) => void (what === 'frame' ? (frames += 1) : (upgrades += 1)),
+        },
+        victims.map((v) => v.victim),
+        { seed: options.seed, idleSockets: options.idleSockets },
+      );
+    }
+    const w = options.abuseWeight ?? 1;
     const restartEvery = options.restarts ? Math.floor(options.requests / (options.restarts + 1)) : Infinity;
     let nextRestart = restartEvery;
     while (requests < options.requests) {
-      if (requests >= nextRestart) {
+      if (requests >= nextRestart && restarts < (options.restarts ?? 0)) {
         nextRestart += restartEvery;
         await restart();
         continue;
@@ -489,7 +608,8 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
       const a = rng.pick(agents);
       const b = rng.pick(agents.filter((x) => x !== a));
       try {
-        switch (rng.weighted<string>([[6, 'send'], [3, 'read'], [3, 'claim'], [1, 'upload'], [2, 'replay'], [2, 'forged'], [5, 'junk'], [0.5, 'burst'], [0.3, 'register']])) {
+        const relayAbuse: [number, string][] = abuse ? [[0.6 * w, 'siege'], [0.35 * w, 'flood'], [2 * w, 'spray']] : [];
+        switch (rng.weighted<string>([[6, 'send'], [3, 'read'], [3, 'claim'], [1, 'upload'], [2, 'replay'], [2, 'forged'], [5, 'junk'], [0.5, 'burst'], [0.3, 'register'], ...relayAbuse])) {
           case 'send':
             if (a.out.size < 6 || a.out.has(b.did)) await sendFrame(a, b);
             break;
@@ -517,14 +637,31 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
           case 'register':
             await register(a);
             break;
+          case 'siege':
+            await abuse!.siege(rng.pick(victims).victim);
+            break;
+          case 'flood': {
+            // Fresh DIDs fill the victim's strangers' pool; then each established peer writes to it.
+            const { agent: v, victim } = rng.pick(victims);
+            const strangers = await abuse!.flood(victim);
+            for (const p of agents.filter((x) => v.wroteTo.has(x.did))) await sendFrame(p, v);
+            if (rng.chance(0.3)) await abuse!.purge(victim, strangers);
+            break;
+          }
+          case 'spray':
+            await abuse!.spray();
+            break;
         }
       } catch (error) {
         fail(error instanceof Failure ? 'property' : 'exception', (error as Error)?.stack ?? String(error));
       }
     }
-    // Drain: what was never confirmed goes again; every confirmed frame arrives.
+    abuse?.stop();
+    // Drain: what was never confirmed goes again; every confirmed frame arrives (strangers'
+    // frames, acknowledged as they come, can fill several pages).
     for (const u of unconfirmed.splice(0)) await post(u, false);
     for (let round = 0; round < 3; round++) for (const a of agents) await readInbox(a);
+    for (const a of agents) for (let round = 0; round < 20 && a.pending.size > 0; round++) await readInbox(a);
     await worker.stop().catch(() => undefined);
     // The state directory holds no plaintext and no private key, in raw bytes, hex or base64.
     const files: string[] = [];
@@ -551,12 +688,40 @@ export async function runWorkerFuzz(options: WorkerFuzzOptions): Promise<WorkerF
     }
     counts['state files scanned (bytes)'] = scanned;
     counts['plaintexts searched'] = markers.length;
+    // Requests about unregistered DIDs left no tables: only registered agents' objects hold any.
+    // (The local runtime keeps a file per object touched, with its own name table only.)
+    const schema = schemaFiles(files);
+    objects = { touched: schema.objects, withTables: schema.withTables, registered: registeredDids.size };
+    if (schema.withTables < registeredDids.size || schema.withTables > registeredDids.size + registrationsUnknown) {
+      fail('stranger-state', `${schema.withTables} agent objects hold tables, but ${registeredDids.size} agents registered (${registrationsUnknown} more unknown); ${abuse?.ghosts.size ?? 0} unregistered DIDs were asked about`);
+    }
   } finally {
+    abuse?.stop();
     await worker.stop().catch(() => undefined);
     rmSync(persistTo, { recursive: true, force: true });
     dispose();
   }
-  return { seed: options.seed, requests, restarts, counts, statuses, failures, slowestMs: Math.round(slowest) };
+  answerMs.sort((x, y) => x - y);
+  const at = (q: number) => Math.round(answerMs[Math.min(answerMs.length - 1, Math.floor(q * answerMs.length))] ?? 0);
+  return {
+    seed: options.seed,
+    requests,
+    restarts,
+    counts,
+    statuses,
+    failures,
+    slowestMs: Math.round(slowest),
+    latency: { p50: at(0.5), p99: at(0.99) },
+    frames,
+    upgrades,
+    victims: victimCount,
+    attackers: abuse?.stats.attackers ?? 0,
+    ghosts: abuse?.stats.ghosts ?? 0,
+    denials,
+    worstConnectMs: abuse?.stats.worstConnectMs ?? 0,
+    worstProbeMs: abuse?.stats.worstProbeMs ?? 0,
+    objects,
+  };
 }
 
 /**

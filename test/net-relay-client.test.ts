@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createCryptoProvider } from '../src/crypto/index.js';
 import { toBase64Url } from '../src/encoding.js';
 import { AgentIdentity } from '../src/identity/agent-identity.js';
-import { RelayClosedError, RelayError } from '../src/net/errors.js';
+import { InvalidFrameError, RelayClosedError, RelayError } from '../src/net/errors.js';
 import { createFrame, type Frame } from '../src/net/frames.js';
 import { RelayClient, type RelayClientOptions, type RelayEvent, type WebSocketLike } from '../src/net/relay-client.js';
 import { CONNECT_METHOD, bodyDigest, parseAuthorization, relayPath, verifySignature } from '../src/net/signing.js';
@@ -401,5 +401,20 @@ describe('RelayClient', () => {
     await expect(client.send({ type: 'message', to: bob.did })).rejects.toThrow(/message frame/);
     await expect(client.send({ type: 'ack', to: bob.did })).rejects.toThrow(/not routed/);
     await expect(client.send({ type: 'knock', to: 'nobody', intent: {}, signature: toBase64Url(new Uint8Array(64)) })).rejects.toThrow();
+  });
+
+  it('refuses a frame nested too deep for JSON or the relay with a typed error, as a rejection', async () => {
+    // Found by npm run fuzz: the serialisation's RangeError (a stack overflow) was thrown at the caller, untyped.
+    make();
+    let deep: unknown = 'x';
+    for (let i = 0; i < 20_000; i++) deep = { d: deep };
+    const tooDeep = client.send({ type: 'trust_challenge', to: bob.did, challenge: deep });
+    await expect(tooDeep).rejects.toBeInstanceOf(InvalidFrameError);
+    let forty: unknown = 'x';
+    for (let i = 0; i < 40; i++) forty = [forty];
+    await expect(client.send({ type: 'trust_challenge', to: bob.did, challenge: forty })).rejects.toBeInstanceOf(InvalidFrameError);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    await expect(client.send({ type: 'trust_challenge', to: bob.did, challenge: cyclic })).rejects.toBeInstanceOf(InvalidFrameError);
   });
 });

@@ -347,8 +347,14 @@ export class Relay {
           return this.#pumpAll(now);
         }
         case 'connect':
-          // Clients sign the upgrade and also send `connect` for relays that predate it.
-          if (state.upgraded) return;
+          // Clients sign the upgrade and also send `connect` for relays that predate it. It is
+          // not needed here, but its signature is spent all the same: whoever sees the frame
+          // must not be able to open a socket as this agent with it.
+          if (state.upgraded) {
+            const reg = this.host.store.registration();
+            await this.#verifyConnect(reg!, frame, now).catch(() => undefined);
+            return;
+          }
           return this.#sendError(ws, 400, 'already_connected', 'this socket is already authenticated', frame.id);
         default:
           break;
@@ -379,27 +385,8 @@ export class Relay {
     if (!Array.isArray(versions) || versions.length > 16 || !versions.includes(FRAME_VERSION)) {
       return fail(CLOSE.protocol, 400, 'unsupported_version', `this relay speaks version ${FRAME_VERSION}`);
     }
-    const auth = frame.auth as { timestamp?: unknown; signature?: unknown } | undefined;
     try {
-      if (typeof auth !== 'object' || auth === null) throw new RequestAuthError('unauthenticated', 'connect needs auth: { timestamp, signature }');
-      const timestamp = auth.timestamp as string;
-      const timestampMs = parseTimestamp(timestamp);
-      const signature = parseSignature(auth.signature);
-      checkFreshness(timestampMs, now, this.host.config.authWindowMs);
-      const path = relayPath(reg.did);
-      const digestHex = bodyDigest();
-      const form = await verifySignature({
-        auth: { timestamp, signature },
-        publicKey: fromBase64Any(reg.publicKey),
-        method: CONNECT_METHOD,
-        path,
-        digestHex,
-        allowTimestampOnly: this.host.config.allowTimestampOnlyAuth,
-      });
-      const key = replayKey(reg.did, form, timestamp, CONNECT_METHOD, path, digestHex);
-      if (!this.host.store.rememberSignature(key, timestampMs + this.host.config.authWindowMs + 1000)) {
-        throw new RequestAuthError('replayed_signature', 'this connect signature was already used');
-      }
+      await this.#verifyConnect(reg, frame, now);
     } catch (e) {
       if (e instanceof RequestAuthError) return fail(CLOSE.unauthenticated, 401, e.code, e.message);
       throw e;
@@ -411,6 +398,30 @@ export class Relay {
     delete state.address;
     ws.serializeAttachment(state);
     await this.#opened(ws, state, reg.did, now);
+  }
+
+  /** Verifies a `connect` frame's signature for `reg` and spends it (the replay cache); throws `RequestAuthError`. */
+  async #verifyConnect(reg: Registration, frame: Frame, now: number): Promise<void> {
+    const auth = frame.auth as { timestamp?: unknown; signature?: unknown } | undefined;
+    if (typeof auth !== 'object' || auth === null) throw new RequestAuthError('unauthenticated', 'connect needs auth: { timestamp, signature }');
+    const timestamp = auth.timestamp as string;
+    const timestampMs = parseTimestamp(timestamp);
+    const signature = parseSignature(auth.signature);
+    checkFreshness(timestampMs, now, this.host.config.authWindowMs);
+    const path = relayPath(reg.did);
+    const digestHex = bodyDigest();
+    const form = await verifySignature({
+      auth: { timestamp, signature },
+      publicKey: fromBase64Any(reg.publicKey),
+      method: CONNECT_METHOD,
+      path,
+      digestHex,
+      allowTimestampOnly: this.host.config.allowTimestampOnlyAuth,
+    });
+    const key = replayKey(reg.did, form, timestamp, CONNECT_METHOD, path, digestHex);
+    if (!this.host.store.rememberSignature(key, timestampMs + this.host.config.authWindowMs + 1000)) {
+      throw new RequestAuthError('replayed_signature', 'this connect signature was already used');
+    }
   }
 
   /** An authenticated socket: replaces the oldest beyond the cap, says `connected`, then sends the first page. */

@@ -53,6 +53,9 @@ export class RelayTrustTransport implements TrustTransport {
       }, this.#timeoutMs);
       this.#pending.set(frame.id, { to: frame.to, resolve, reject, timer });
     });
+    // The timeout may fire while the frame still waits to be sent (a busy background lane): the
+    // caller gets the rejection when it awaits the answer, and nothing is left unhandled meanwhile.
+    answer.catch(() => undefined);
     try {
       await this.#relay.send({ ...frame }, { background: this.#background(frame.to) });
     } catch (cause) {

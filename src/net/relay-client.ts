@@ -2,9 +2,11 @@ import { getDefaultCryptoProvider, type CryptoProvider } from '../crypto/index.j
 import type { AgentIdentity } from '../identity/agent-identity.js';
 import { checkDurationOption, checkIntegerOption } from '../options.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
-import { RelayClosedError, RelayError } from './errors.js';
+import { InvalidFrameError, RelayClosedError, RelayError } from './errors.js';
+import { jsonNestingExceeds } from '../wire/json.js';
 import {
   DEFAULT_MAX_FRAME_CHARS,
+  MAX_FRAME_DEPTH,
   FRAME_VERSION,
   RELAY_ADDRESS,
   checkRoutedFrame,
@@ -233,7 +235,16 @@ export class RelayClient {
       return Promise.reject(error);
     }
     if (this.#pending.has(full.id)) return Promise.reject(new RelayError('duplicate_id', `frame ${full.id} is already being sent`));
-    const text = JSON.stringify(full);
+    let text: string;
+    try {
+      text = JSON.stringify(full);
+    } catch (cause) {
+      // Too deep for the serialiser (a stack overflow), cyclic, or holding a BigInt.
+      return Promise.reject(new InvalidFrameError('the frame cannot be written as JSON', { cause }));
+    }
+    if (jsonNestingExceeds(text, MAX_FRAME_DEPTH)) {
+      return Promise.reject(new InvalidFrameError(`frame nested deeper than ${MAX_FRAME_DEPTH} levels (the relay refuses it)`));
+    }
     if (text.length > this.#o.maxFrameChars) {
       return Promise.reject(new RelayError('frame_too_large', `the frame is larger than ${this.#o.maxFrameChars} characters`));
     }

@@ -105,4 +105,26 @@ describe('connection slots under a flood of idle sockets', () => {
     expect(await sockets(victim.did)).toEqual({ authed: 1, waiting: 0 });
     expect(first.closeCode).toBeNull();
   });
+
+  it("the connect frame a signed socket sends for older relays is spent too: replayed on an unsigned socket, it is refused", async () => {
+    // Found by npm run fuzz: the relay ignored this frame without spending its signature, so
+    // whoever saw it (a log of socket frames) could open a socket as the owner for five minutes:
+    // one of the owner's 4 places, its frames, and acks that delete them.
+    const victim = await registeredAgent();
+    const owner = await TestSocket.connectSigned(victim.identity);
+    open.push(owner);
+    const auth = await new RequestSigner(victim.identity).connectAuth();
+    const connect = { v: 1, type: 'connect', from: victim.did, to: 'relay', id: crypto.randomUUID(), ts: new Date().toISOString(), auth, supported_versions: [1] };
+    owner.send(connect);
+    await owner.barrier(victim.did);
+    await owner.barrier(victim.did);
+    expect(owner.frames.filter((f) => f.type === 'error')).toEqual([]);
+    const replay = await TestSocket.open(victim.did, '', { 'cf-connecting-ip': '192.0.2.9' });
+    open.push(replay);
+    replay.send(connect);
+    expect(await replay.next((f) => f.type === 'connected' || f.type === 'error')).toMatchObject({ type: 'error', code: 'replayed_signature' });
+    expect(await replay.closed()).toBe(4401);
+    expect(await sockets(victim.did)).toEqual({ authed: 1, waiting: 0 });
+    expect(owner.closeCode).toBeNull();
+  });
 });
