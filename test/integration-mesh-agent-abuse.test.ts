@@ -3,45 +3,26 @@
 // to must stay as fast as it was before the attack. "Normal" is measured in the same test, on the
 // same machine, right before the attack; the bound is that plus one second.
 import { WebSocket as NodeWebSocket } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalWorker, type LocalWorker } from '../scripts/local-worker.mjs';
-import { BudgetExceededError, DeliveryFailedError, MAX_DELIVERY_TRIES, MeshAgent, type MeshAgentOptions, type RejectedFrame } from '../src/agent/index.js';
+import { describe, expect, it } from 'vitest';
+import { BudgetExceededError, DeliveryFailedError, MAX_DELIVERY_TRIES, type MeshAgent, type RejectedFrame } from '../src/agent/index.js';
 import { getDefaultCryptoProvider } from '../src/crypto/index.js';
 import { fromUtf8, toBase64Url } from '../src/encoding.js';
 import { AgentIdentity } from '../src/identity/agent-identity.js';
 import { RegistryClient } from '../src/net/registry-client.js';
 import { RelayClient, type RelayEvent, type WebSocketLike } from '../src/net/relay-client.js';
-import { MemoryAgentStore } from '../src/storage/memory.js';
 import { DEFAULT_STRANGER_BUDGET } from '../src/agent/stranger-budget.js';
 import { newChallenge } from '../src/trust/challenge.js';
+import { nodeWebSocket, useLocalMesh } from './mesh-fixtures.js';
 
-let worker: LocalWorker;
-const running: { close(): Promise<void> }[] = [];
-
-beforeAll(async () => {
-  worker = await startLocalWorker();
-}, 120_000);
-
-afterAll(async () => {
-  for (const a of running) await a.close().catch(() => undefined);
-  await worker?.stop();
-});
-
+const mesh = useLocalMesh();
+const { start } = mesh;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const webSocket = (url: string) => new NodeWebSocket(url) as unknown as WebSocketLike;
-
-async function start(options: Partial<MeshAgentOptions> = {}): Promise<MeshAgent> {
-  const agent = await MeshAgent.create({ registryUrl: worker.url, webSocket, store: new MemoryAgentStore(), upkeepIntervalMs: 0, handshakeTimeoutMs: 5000, ...options });
-  running.push(agent);
-  return agent;
-}
 
 /** A freshly registered DID with a relay connection and nothing else: what an attacker gets for free. */
 async function stranger(): Promise<{ did: string; relay: RelayClient; received: string[] }> {
   const identity = await AgentIdentity.generate();
-  await new RegistryClient({ baseUrl: worker.url, identity }).register();
-  const relay = new RelayClient({ url: worker.url, identity, webSocket });
-  running.push(relay);
+  await new RegistryClient({ baseUrl: mesh.url(), identity }).register();
+  const relay = mesh.track(new RelayClient({ url: mesh.url(), identity, webSocket: nodeWebSocket }));
   const received: string[] = [];
   // Never answers, never acknowledges what it gets (frames stay in its inbox).
   relay.onFrame((frame) => {

@@ -1,35 +1,16 @@
 // Two Node MeshAgents through a real `wrangler dev` on 127.0.0.1: trust handshake, X3DH and the
 // ratchet over the relay, sessions kept in the agents' stores across restarts.
-import { WebSocket as NodeWebSocket } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalWorker, type LocalWorker } from '../scripts/local-worker.mjs';
+import { describe, expect, it } from 'vitest';
 import { MeshAgent, type MeshAgentOptions, type RejectedFrame } from '../src/agent/index.js';
 import { AuthenticationError } from '../src/errors.js';
 import { fromBase64Any, fromUtf8, toBase64Url } from '../src/encoding.js';
-import type { WebSocketLike } from '../src/net/relay-client.js';
 import { MemoryAgentStore } from '../src/storage/memory.js';
 import { StaticTrustProvider } from '../src/trust/provider.js';
 import { TrustError } from '../src/trust/errors.js';
+import { useLocalMesh } from './mesh-fixtures.js';
 
-let worker: LocalWorker;
-const running: MeshAgent[] = [];
-
-beforeAll(async () => {
-  worker = await startLocalWorker();
-}, 120_000);
-
-afterAll(async () => {
-  for (const a of running) await a.close().catch(() => undefined);
-  await worker?.stop();
-});
-
-const webSocket = (url: string) => new NodeWebSocket(url) as unknown as WebSocketLike;
-
-async function start(options: Partial<MeshAgentOptions> & { store: MeshAgentOptions['store'] }): Promise<MeshAgent> {
-  const agent = await MeshAgent.create({ registryUrl: worker.url, webSocket, upkeepIntervalMs: 0, handshakeTimeoutMs: 5000, ...options });
-  running.push(agent);
-  return agent;
-}
+const mesh = useLocalMesh();
+const start = (options: Partial<MeshAgentOptions> & { store: MeshAgentOptions['store'] }): Promise<MeshAgent> => mesh.start(options);
 
 function inbox(agent: MeshAgent): { texts: string[]; next: (n: number) => Promise<string[]> } {
   const texts: string[] = [];
