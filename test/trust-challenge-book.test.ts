@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { getDefaultCryptoProvider } from '../src/crypto/index.js';
-import { ChallengeBook, TrustError } from '../src/trust/index.js';
+import { ChallengeBook } from '../src/trust/index.js';
+import { reasonOf } from './trust-fixtures.js';
 
 const PEER = 'did:mesh:' + '1'.repeat(32);
 
-function reasonOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TrustError);
-    return (e as TrustError).reason;
-  }
-  return 'ok';
-}
 
 describe('ChallengeBook', () => {
   const crypto = getDefaultCryptoProvider();

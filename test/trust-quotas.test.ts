@@ -11,23 +11,14 @@ import {
   KnockExchange,
   SeenKnocks,
   StaticTrustProvider,
-  TrustError,
   TrustHandshake,
   type KnockIntent,
 } from '../src/trust/index.js';
+import { reasonOf } from './trust-fixtures.js';
 
 const crypto = getDefaultCryptoProvider();
 const did = (i: number) => `did:mesh:${String(i).padStart(32, '0')}`;
 
-function reasonOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(TrustError);
-    return (e as TrustError).reason;
-  }
-  return 'ok';
-}
 
 const intent: KnockIntent = { action: 'reports.read', description: 'read the weekly report', capabilitiesRequired: [], trustMinimum: 0 };
 
