@@ -36,10 +36,10 @@ export function installCommand(packages = BROWSER_PACKAGES) {
 }
 
 /** Runs a command with its output in `logFile` (apt's progress is long; it is shown only on failure). */
-function run(cmd, args, env, logFile) {
+function run([cmd, ...args], logFile) {
   const fd = openSync(logFile, 'a');
   try {
-    return spawnSync(cmd, args, { stdio: ['ignore', fd, fd], env: { ...process.env, ...env } }).status === 0;
+    return spawnSync(cmd, args, { stdio: ['ignore', fd, fd] }).status === 0;
   } finally {
     closeSync(fd);
   }
@@ -73,10 +73,9 @@ export function ensureBrowsers({ log = console.log } = {}) {
   const logFile = join(mkdtempSync(join(tmpdir(), 'agentmesh-apt-')), 'apt.log');
   log(`Installing Debian's ${packages.join(' ')} with apt-get (nothing downloads a browser by itself; about 2–3 minutes; output in ${logFile})…`);
   const started = Date.now();
-  const sudo = (args) =>
-    prefix.length ? run(prefix[0], [...prefix.slice(1), ...args], {}, logFile) : run(args[0], args.slice(1), { DEBIAN_FRONTEND: 'noninteractive' }, logFile);
-  const aptEnv = prefix.length ? ['env', 'DEBIAN_FRONTEND=noninteractive'] : [];
-  const ok = sudo([...aptEnv, 'apt-get', 'update', '-qq']) && sudo([...aptEnv, 'apt-get', 'install', '-y', '-qq', ...packages]);
+  // `env` carries the variable through sudo as well.
+  const apt = (...args) => run([...prefix, 'env', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args], logFile);
+  const ok = apt('update', '-qq') && apt('install', '-y', '-qq', ...packages);
   const still = missingBrowsers();
   if (!ok || still.length) {
     log(readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n'));
